@@ -1,0 +1,341 @@
+"""The `lightkeeper` command: thin Typer commands that call services, print, set exit codes.
+
+Exit codes follow the Nagios convention so cron and CI can act on them: 0 healthy,
+1 degraded, 2 unhealthy, 3 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import click
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lightkeeper import __version__
+from lightkeeper.config import (
+    LightkeeperConfig,
+    bind_problem,
+    config_schema,
+    load_config,
+)
+from lightkeeper.errors import ConfigError, LightkeeperError
+from lightkeeper.health import overall
+from lightkeeper.probes import build_probe
+from lightkeeper.probes.base import ProbeContext
+from lightkeeper.redact import redact_text
+from lightkeeper.service import check_once
+from lightkeeper.types import Health, ProbeResult, State
+
+EXIT = {Health.HEALTHY: 0, Health.DEGRADED: 1, Health.UNHEALTHY: 2}
+EXIT_USAGE = 3
+STATE_STYLE = {"up": "green", "degraded": "yellow", "down": "red", "pending": "dim"}
+
+app = typer.Typer(
+    name="lightkeeper",
+    help="Keep production running: probes, health, uptime — one process, one YAML file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Validate the configuration or print its JSON Schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API and dashboard tokens (stored hashed).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file. Default: $LIGHTKEEPER_CONFIG, ./lightkeeper.yaml, else the built-in one.",
+        dir_okay=False,
+    ),
+]
+
+
+def resolve_config_path(path: Path | None) -> Path | None:
+    if path is not None:
+        return path
+    if env := os.environ.get("LIGHTKEEPER_CONFIG"):
+        return Path(env)
+    local = Path("lightkeeper.yaml")
+    return local if local.exists() else None
+
+
+def load(path: Path | None) -> LightkeeperConfig:
+    try:
+        return load_config(resolve_config_path(path))
+    except ConfigError as exc:
+        fail_config(exc.problems)
+
+
+def fail_config(problems: list[str]) -> NoReturn:
+    for problem in problems:
+        err.print(problem, markup=False, highlight=False)
+    n = len(problems)
+    err.print(f"[red]{n} problem{'s' if n != 1 else ''} in the configuration.[/red]")
+    raise typer.Exit(EXIT_USAGE)
+
+
+@app.command()
+def up(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (overrides server.host).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (overrides server.port).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the server and the scheduler in one process (dashboard at http://HOST:PORT/)."""
+    import uvicorn
+
+    from lightkeeper.service import Service
+    from lightkeeper.web import create_app
+
+    source = resolve_config_path(config)
+    cfg = load(source)
+    bind_host = host or cfg.server.host
+    bind_port = port or cfg.server.port
+    if problem := bind_problem(cfg, bind_host):
+        fail_config([f"{source or '<built-in default>'}: {problem}"])
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # One line per probe request would drown everything else; probes report their own way.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        service = Service(cfg)
+    except ConfigError as exc:
+        fail_config(exc.problems)
+    where = f"http://{bind_host}:{bind_port}/"
+    err.print(
+        f"Lightkeeper {__version__}: {len(cfg.monitors)} monitors from "
+        f"{source or 'the built-in default config'}; store {service.store.dialect}; dashboard {where}"
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service),
+            host=bind_host,
+            port=bind_port,
+            log_level=log_level.lower(),
+            access_log=log_level.lower() == "debug",
+            lifespan="on",
+        )
+    )
+    try:
+        server.run()
+    except LightkeeperError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if not server.started:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Run every probe once, print the results, exit 0 healthy / 1 degraded / 2 unhealthy."""
+    cfg = load(config)
+    results = asyncio.run(_check_all(cfg))
+    active = [(m, r) for m, r in results if r is not None]
+    health = overall(
+        ((r.state, bool(m.critical)) for m, r in active),
+        cfg.health.degraded_when_down,
+        cfg.health.unhealthy_when_down,
+    )
+    if as_json:
+        body = {
+            "status": health.value,
+            "monitors": [
+                {
+                    "name": m.name,
+                    "type": m.type,
+                    "target": m.target(),
+                    "critical": bool(m.critical),
+                    "state": r.state.value if r else "skipped",
+                    "reason": r.reason if r else "push monitors are judged by the running server",
+                    "latency_ms": None if r is None or r.latency_ms is None else round(r.latency_ms, 2),
+                    "metrics": r.metrics if r else {},
+                }
+                for m, r in results
+            ],
+        }
+        out.print_json(json.dumps(body))
+    else:
+        table = Table(title=f"Lightkeeper check: {health.value}", title_justify="left")
+        for column in ("monitor", "type", "state", "latency", "reason"):
+            table.add_column(column, justify="right" if column == "latency" else "left")
+        for m, r in results:
+            if r is None:
+                table.add_row(m.name, m.type, "[dim]skipped[/dim]", "", "push: judged by the running server")
+                continue
+            style = STATE_STYLE[r.state.value]
+            latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
+            table.add_row(m.name, m.type, f"[{style}]{r.state.value}[/{style}]", latency, r.reason)
+        out.print(table)
+    raise typer.Exit(EXIT[health])
+
+
+async def _check_all(cfg: LightkeeperConfig) -> list[tuple[Any, ProbeResult | None]]:
+    context = ProbeContext()
+    try:
+        async def one(monitor: Any) -> ProbeResult | None:
+            if monitor.passive:
+                return None
+            return await check_once(build_probe(monitor, context), monitor.timeout)
+
+        found = await asyncio.gather(*(one(m) for m in cfg.monitors))
+    finally:
+        await context.aclose()
+    return list(zip(cfg.monitors, found, strict=True))
+
+
+@app.command()
+def status(
+    url: Annotated[str, typer.Option(help="A running server's base URL.")] = "http://127.0.0.1:8080",
+    token: Annotated[
+        str | None, typer.Option(envvar="LIGHTKEEPER_TOKEN", help="API token (or $LIGHTKEEPER_TOKEN).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the server's JSON.")] = False,
+) -> None:
+    """Ask a running server for the overall status; exit code as for `check`."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/v1/status", headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        err.print(f"cannot reach {url}: {redact_text(str(exc))}\n  hint: is `lightkeeper up` running there?")
+        raise typer.Exit(EXIT_USAGE) from None
+    if response.status_code == 401:
+        err.print("the server wants a token: pass --token or set LIGHTKEEPER_TOKEN")
+        raise typer.Exit(EXIT_USAGE)
+    if response.status_code not in (200, 503):
+        err.print(f"unexpected answer from {url}: HTTP {response.status_code}")
+        raise typer.Exit(EXIT_USAGE)
+    body = response.json()
+    if as_json:
+        out.print_json(json.dumps(body))
+    else:
+        table = Table(title=f"{url}: {body['status']}", title_justify="left")
+        for column in ("monitor", "state", "latency", "reason"):
+            table.add_column(column)
+        for m in body["monitors"]:
+            style = STATE_STYLE.get(m["state"], "")
+            latency = "" if m["latency_ms"] is None else f"{m['latency_ms']:.0f} ms"
+            table.add_row(m["name"], f"[{style}]{m['state']}[/{style}]", latency, m["reason"])
+        out.print(table)
+    raise typer.Exit(EXIT[Health(body["status"])])
+
+
+@config_app.command("validate")
+def config_validate(
+    file: Annotated[Path, typer.Argument(help="The config file to check.", dir_okay=False)],
+) -> None:
+    """Check a config file; print every problem as FILE:LINE:COL and exit 3 if any."""
+    cfg = load(file)
+    err.print(f"{file}: valid — {len(cfg.monitors)} monitors, store {cfg.store.url.split(':', 1)[0]}")
+
+
+@config_app.command("schema")
+def config_schema_cmd() -> None:
+    """Print the JSON Schema of lightkeeper.yaml (for editor completion)."""
+    sys.stdout.write(json.dumps(config_schema(), indent=2) + "\n")
+
+
+def _store(config: Path | None) -> Any:
+    from lightkeeper.store import Store
+
+    cfg = load(config)
+    try:
+        store = Store(cfg.store.url)
+        store.migrate()
+    except ConfigError as exc:
+        fail_config(exc.problems)
+    except LightkeeperError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    return store
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="Who or what the token is for, e.g. grafana.")],
+    config: ConfigOption = None,
+) -> None:
+    """Create a token; it is printed once and only its hash is stored."""
+    store = _store(config)
+    try:
+        token = store.create_token(name, time.time())
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        store.close()
+    err.print(f"token {name!r} created; copy it now, it is not shown again:")
+    sys.stdout.write(token + "\n")
+
+
+@token_app.command("list")
+def token_list(config: ConfigOption = None) -> None:
+    """List token names and when they were created and last used (never the tokens)."""
+    store = _store(config)
+    try:
+        tokens = store.list_tokens()
+    finally:
+        store.close()
+    table = Table("name", "created", "last used")
+    for t in tokens:
+        created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.created_at))
+        used = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.last_used_at)) if t.last_used_at else "never"
+        table.add_row(t.name, created, used)
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")], config: ConfigOption = None
+) -> None:
+    """Delete a token; requests with it fail within a minute."""
+    store = _store(config)
+    try:
+        removed = store.revoke_token(name)
+    finally:
+        store.close()
+    if not removed:
+        err.print(f"no token named {name!r}")
+        raise typer.Exit(EXIT_USAGE)
+    err.print(f"token {name!r} revoked")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    sys.stdout.write(f"lightkeeper {__version__}\n")
+
+
+def main() -> None:
+    """Entry point: usage errors exit 3 (Nagios UNKNOWN) instead of click's 2."""
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

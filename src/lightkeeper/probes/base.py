@@ -1,0 +1,157 @@
+"""The probe contract: a monitor's config model, the probe it builds, and what probes share.
+
+A new probe kind is one file in this package that defines a config model (a subclass of
+:class:`MonitorBase` with ``type: Literal["kind"]``) and a probe class with an async
+``check()``, plus one line in ``probes/__init__.py``'s registry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lightkeeper.clock import Clock, SystemClock
+from lightkeeper.durations import Duration, format_duration
+from lightkeeper.types import ProbeResult
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+class StrictModel(BaseModel):
+    """Every config model rejects unknown keys, so a typo is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MonitorBase(StrictModel):
+    """Fields every monitor has, whatever it checks."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Unique name, used in URLs and alerts.")
+    type: str
+    interval: Duration = Field(60.0, description="How often to check (minimum 1s).")
+    timeout: Duration = Field(10.0, description="A check that takes longer is down.")
+    critical: bool = Field(
+        False, description="When down, the whole status is unhealthy on its own."
+    )
+    failures_before_down: int = Field(
+        2, ge=1, le=100, description="Consecutive failed checks before the monitor is down."
+    )
+    successes_before_up: int = Field(
+        1, ge=1, le=100, description="Consecutive good checks before a down monitor is up."
+    )
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_at_least_a_second(cls, value: float) -> float:
+        if value < 1.0:
+            raise ValueError("interval must be at least 1s (a shorter one floods the target)")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("timeout must be more than 0s")
+        return value
+
+    #: Passive monitors are not checked by the scheduler calling out; see probes/push.py.
+    passive: ClassVar[bool] = False
+
+    def target(self) -> str:
+        """Where this monitor points, safe to show (no credentials)."""
+        return ""
+
+
+class PingBook(Protocol):
+    """Last pings seen for push monitors (kept by the scheduler, persisted in the store)."""
+
+    def last_ping(self, monitor: str) -> tuple[float | None, float | None, str]:
+        """(last ping time, last start time, last kind: 'success' | 'fail' | '')."""
+
+
+@dataclass
+class ProbeContext:
+    """What probes share: pooled HTTP clients, the clock, and push-monitor pings."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    pings: PingBook | None = None
+    _clients: dict[tuple[bool, str], httpx.AsyncClient] = field(default_factory=dict)
+
+    def http_client(self, verify: bool = True, ca_file: str | None = None) -> httpx.AsyncClient:
+        """One pooled client per TLS setting, reused by every HTTP-speaking probe."""
+        key = (verify, ca_file or "")
+        client = self._clients.get(key)
+        if client is None:
+            verify_arg: Any = ca_file if (verify and ca_file) else verify
+            client = httpx.AsyncClient(
+                verify=verify_arg,
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+                headers={"User-Agent": "Lightkeeper/0.1 (+uptime check)"},
+            )
+            self._clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+class Probe(Protocol):
+    """Checks one thing once. Never raises for a failed target: it returns a DOWN result."""
+
+    async def check(self) -> ProbeResult: ...
+
+
+ProbeFactory = Callable[[Any, ProbeContext], Probe]
+
+
+class Stopwatch:
+    """Milliseconds since creation, on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def ms(self) -> float:
+        return (time.perf_counter() - self._start) * 1000.0
+
+
+def timed_out(seconds: float) -> str:
+    """The reason for a check that its own timeout cut short: 'timed out after 10s'."""
+    return f"timed out after {format_duration(seconds)}"
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then what caused it, and so on (``__cause__`` or ``__context__``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as plain words, without credentials or Python class noise."""
+    text = str(exc).strip() or type(exc).__name__
+    lowered = text.lower()
+    # Drivers wrap the socket error ("All connection attempts failed", "Error 111
+    # connecting to ..."), so the refusal is looked for down the whole chain.
+    if any(isinstance(e, ConnectionRefusedError) for e in causes(exc)):
+        return "connection refused"
+    if "connection refused" in lowered:
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "host name not found (DNS)"
+    if "temporary failure in name resolution" in lowered:
+        return "host name not found (DNS)"
+    return text.splitlines()[0][:300]

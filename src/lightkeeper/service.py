@@ -1,0 +1,212 @@
+"""The running watcher: monitors with their live state, the scheduler, the writer, uptime.
+
+``Service`` is what ``lightkeeper up`` runs and what the web app reads. It keeps the live
+state of every monitor in memory (so the API and dashboard never wait on the database)
+and writes every result and state change through :class:`ResultWriter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from lightkeeper.clock import Clock, SystemClock
+from lightkeeper.config import LightkeeperConfig
+from lightkeeper.errors import StoreError
+from lightkeeper.health import decide, overall
+from lightkeeper.probes import build_probe
+from lightkeeper.probes.base import Probe, ProbeContext
+from lightkeeper.scheduler import TIMEOUT_GRACE, Scheduler, Schedulable
+from lightkeeper.store import ResultRow, StateRow, Store, Uptime
+from lightkeeper.types import Health, ProbeResult, State
+from lightkeeper.writer import ResultWriter
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SPARK_POINTS = 30
+UPTIME_REFRESH = 60.0
+PRUNE_EVERY = 3600.0
+
+
+@dataclass
+class MonitorRuntime:
+    """One monitor as the service runs it."""
+
+    config: Any  # a MonitorBase subclass
+    probe: Probe
+    id: int
+    row: StateRow
+    history: deque[tuple[float, float | None, State]] = field(
+        default_factory=lambda: deque(maxlen=SPARK_POINTS)
+    )
+
+    @property
+    def name(self) -> str:
+        return str(self.config.name)
+
+    @property
+    def interval(self) -> float:
+        return float(self.config.interval)
+
+    @property
+    def timeout(self) -> float:
+        return float(self.config.timeout)
+
+
+class Service:
+    def __init__(
+        self, config: LightkeeperConfig, clock: Clock | None = None, store: Store | None = None
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.store = store or Store(config.store.url)
+        self.context = ProbeContext(clock=self.clock, pings=self)
+        self.writer = ResultWriter(self.store, self.clock, config.scheduler.write_interval)
+        self.monitors: dict[str, MonitorRuntime] = {}
+        self.by_token: dict[str, MonitorRuntime] = {}
+        self.uptime: dict[int, dict[str, Uptime]] = {}
+        self.started_at = self.clock.now()
+        self.scheduler: Scheduler | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.store.migrate)
+        now = self.clock.now()
+        kinds = {m.name: m.type for m in self.config.monitors}
+        ids = await asyncio.to_thread(self.store.sync_monitors, kinds, now)
+        saved = await asyncio.to_thread(self.store.load_states)
+        recent = await asyncio.to_thread(self.store.recent_latencies, now - 86400, SPARK_POINTS)
+        for monitor in self.config.monitors:
+            mid = ids[monitor.name]
+            row = saved.get(mid) or StateRow(mid, State.PENDING, now, "not checked yet")
+            runtime = MonitorRuntime(monitor, build_probe(monitor, self.context), mid, row)
+            runtime.history.extend((r.ts, r.latency_ms, r.state) for r in recent.get(mid, []))
+            self.monitors[monitor.name] = runtime
+            token = getattr(monitor, "token", None)
+            if isinstance(token, str):
+                self.by_token[token] = runtime
+        await self.refresh_uptime()
+        self.scheduler = Scheduler(
+            list(self.monitors.values()), self._run_check, self.clock, self.config.scheduler.concurrency
+        )
+        self._spawn(self.scheduler.run(), "scheduler")
+        self._spawn(self.writer.run(), "writer")
+        self._spawn(self._every(UPTIME_REFRESH, self.refresh_uptime), "uptime")
+        self._spawn(self._every(PRUNE_EVERY, self.prune), "prune")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=f"lightkeeper-{name}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.writer.flush()
+        await self.context.aclose()
+        await asyncio.to_thread(self.store.close)
+
+    async def _every(self, seconds: float, job: Any) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception as exc:  # the store may be away; the next round tries again
+                log.warning("%s failed: %s", getattr(job, "__name__", "job"), self.writer.describe(exc))
+
+    # checks ---------------------------------------------------------------------------
+
+    async def _run_check(self, item: Schedulable) -> None:
+        runtime = self.monitors[item.name]
+        self.record(runtime, await check_once(runtime.probe, runtime.timeout))
+
+    def record(self, runtime: MonitorRuntime, result: ProbeResult, at: float | None = None) -> None:
+        """Decide the monitor's new state and queue the result for the store."""
+        now = self.clock.now() if at is None else at
+        cfg = runtime.config
+        runtime.row = decide(runtime.row, result, now, cfg.failures_before_down, cfg.successes_before_up)
+        runtime.history.append((now, result.latency_ms, result.state))
+        self.writer.add(
+            ResultRow(runtime.id, now, result.state, result.latency_ms, result.reason),
+            replace(runtime.row),
+        )
+
+    # push monitors (PingBook) ---------------------------------------------------------
+
+    def last_ping(self, monitor: str) -> tuple[float | None, float | None, str]:
+        row = self.monitors[monitor].row
+        return row.last_ping, row.last_start, row.last_ping_kind
+
+    def ping(self, token: str, kind: str) -> MonitorRuntime | None:
+        """Record a ping ('success', 'fail' or 'start') from a job; None for an unknown token."""
+        runtime = self.by_token.get(token)
+        if runtime is None:
+            return None
+        now = self.clock.now()
+        if kind == "start":
+            runtime.row = replace(runtime.row, last_start=now)
+            self.writer.add(None, replace(runtime.row))
+            return runtime
+        runtime.row = replace(runtime.row, last_ping=now, last_ping_kind=kind)
+        if kind == "fail":
+            result = ProbeResult.down("job reported failure")
+        else:
+            started = runtime.row.last_start
+            took = (now - started) * 1000 if started and started <= now else None
+            result = ProbeResult.up("ping received", latency_ms=took)
+        # A reported failure is down at once: the job told us, nothing to debounce.
+        if kind == "fail":
+            runtime.row = replace(runtime.row, fail_streak=runtime.config.failures_before_down - 1)
+        self.record(runtime, result, now)
+        return runtime
+
+    # reading --------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        h = self.config.health
+        return overall(
+            ((rt.row.state, bool(rt.config.critical)) for rt in self.monitors.values()),
+            h.degraded_when_down,
+            h.unhealthy_when_down,
+        )
+
+    async def read(self, query: Callable[..., T], *args: Any) -> T:
+        """Run a store query off the event loop; a store failure becomes a StoreError."""
+        try:
+            return await asyncio.to_thread(query, *args)
+        except Exception as exc:
+            raise StoreError(f"the store is unavailable: {self.writer.describe(exc)}") from exc
+
+    async def refresh_uptime(self) -> None:
+        self.uptime = await asyncio.to_thread(self.store.uptime, self.clock.now())
+
+    async def prune(self) -> None:
+        r = self.config.retention
+        removed = await asyncio.to_thread(
+            self.store.prune, self.clock.now(), r.results, r.hourly, r.daily
+        )
+        if removed:
+            log.info("pruned %d results older than the retention", removed)
+
+
+async def check_once(probe: Probe, timeout: float) -> ProbeResult:
+    """Run one check under a hard timeout; a probe that hangs or crashes is a DOWN result."""
+    started = time.perf_counter()
+    try:
+        return await asyncio.wait_for(probe.check(), timeout + TIMEOUT_GRACE)
+    except TimeoutError:
+        return ProbeResult.down(f"timed out after {timeout:g}s", (time.perf_counter() - started) * 1000)
+    except Exception as exc:  # a probe bug: say so plainly instead of crashing the loop
+        log.exception("probe raised")
+        return ProbeResult.down(f"probe error: {type(exc).__name__}")

@@ -1,0 +1,82 @@
+"""Opening the store: SQLite (WAL, busy timeout) or PostgreSQL (psycopg 3), then migrating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from lightkeeper.errors import ConfigError, StoreError
+from lightkeeper.redact import redact_text, redact_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people paste: postgres://, postgresql:// → the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def open_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            [f"store.url: {redact_url(url)!r} is not a database URL"
+             "\n  hint: use sqlite:///path/to/lightkeeper.db or postgresql://user@host:5432/db"]
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            pool_timeout=10,
+            connect_args={"connect_timeout": 5, "application_name": "lightkeeper"},
+        )
+    raise ConfigError(
+        [f"store.url: {parsed.get_backend_name()} is not supported"
+         "\n  hint: use sqlite:///path.db (embedded) or postgresql://user@host/db"]
+    )
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets the dashboard read while the scheduler writes; NORMAL sync is durable
+        # across a process crash (kill -9), which is the failure we promise to survive.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent; run on every start)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    except Exception as exc:  # the driver's errors name the host; keep the password out
+        raise StoreError(f"cannot migrate the store: {redact_text(str(exc).splitlines()[0])}") from exc

@@ -1,0 +1,90 @@
+"""The store's tables (SQLAlchemy Core). Migrations under migrations/ create them.
+
+Times are epoch seconds as floats: portable across SQLite and PostgreSQL, cheap to
+compare, and never confused by time zones.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("monitor_id", Integer, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("latency_ms", Float),
+    Column("reason", Text, nullable=False),
+    Index("ix_results_monitor_ts", "monitor_id", "ts"),
+    Index("ix_results_ts", "ts"),
+)
+
+# One row per monitor and period (3600: hourly, 86400: daily) and bucket start. Written in
+# the same transaction as the raw results it counts, so a crash never counts one twice.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("monitor_id", Integer, primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("bucket", Float, primary_key=True),
+    Column("checks", Integer, nullable=False),
+    Column("up", Integer, nullable=False),
+    Column("degraded", Integer, nullable=False),
+    Column("down", Integer, nullable=False),
+    Column("latency_sum", Float, nullable=False),
+    Column("latency_count", Integer, nullable=False),
+    Column("latency_max", Float, nullable=False),
+)
+
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("monitor_id", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("last_check", Float),
+    Column("latency_ms", Float),
+    Column("fail_streak", Integer, nullable=False),
+    Column("ok_streak", Integer, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("last_ping", Float),
+    Column("last_start", Float),
+    Column("last_ping_kind", String(16), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+)

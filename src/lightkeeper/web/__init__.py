@@ -1,0 +1,65 @@
+"""The web app: JSON API with OpenAPI at /docs, dashboard, status page, /metrics, /healthz."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from lightkeeper import __version__
+from lightkeeper.errors import StoreError
+from lightkeeper.service import Service
+from lightkeeper.web.api import api_router, public
+from lightkeeper.web.auth import TokenAuth
+from lightkeeper.web.dashboard import dashboard_router
+from lightkeeper.web.metrics import ServiceCollector
+
+
+def create_app(service: Service, manage: bool = True) -> FastAPI:
+    """Build the app around ``service``; with ``manage`` it starts and stops the service."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage:
+            await service.start()
+        try:
+            yield
+        finally:
+            if manage:
+                await service.stop()
+
+    app = FastAPI(
+        title="Lightkeeper",
+        version=__version__,
+        description="Probes, health and uptime of your production. Auth: `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    auth = TokenAuth(service.store, enabled=service.config.auth.mode == "token")
+    app.state.auth = auth
+
+    app.include_router(api_router(auth.require))
+    app.include_router(public)
+    app.include_router(dashboard_router(auth))
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(service))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        if service.config.auth.metrics_require_token:
+            await auth.require(request)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(_request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    return app

@@ -1,0 +1,103 @@
+"""Batches results into the store, and holds them while the store is away.
+
+Results are kept in memory between writes (one second by default). When the store fails
+(PostgreSQL restarting, a locked disk) the batch stays queued and is retried with
+backoff; the newest state per monitor wins; ``status()`` tells /healthz what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lightkeeper.clock import Clock
+from lightkeeper.redact import redact_text
+from lightkeeper.store import ResultRow, StateRow, Store
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED = 2_000_000  # about 400 MB of results: past this the oldest are dropped, loudly
+
+
+@dataclass
+class WriterStatus:
+    ok: bool
+    queued: int
+    error: str | None
+    failing_since: float | None
+    last_write: float | None
+    dropped: int
+
+
+class ResultWriter:
+    def __init__(self, store: Store, clock: Clock, interval: float = 1.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._interval = interval
+        self._rows: list[ResultRow] = []
+        self._states: dict[int, StateRow] = {}
+        self._error: str | None = None
+        self._failing_since: float | None = None
+        self._last_write: float | None = None
+        self._dropped = 0
+        self._lock = asyncio.Lock()
+
+    def add(self, row: ResultRow | None, state: StateRow) -> None:
+        if row is not None:
+            self._rows.append(row)
+            if len(self._rows) > MAX_QUEUED:
+                excess = len(self._rows) - MAX_QUEUED
+                del self._rows[:excess]
+                self._dropped += excess
+                log.error("store unreachable too long: dropped %d oldest results", excess)
+        self._states[state.monitor_id] = state
+
+    async def run(self) -> None:
+        backoff = self._interval
+        while True:
+            await asyncio.sleep(backoff)
+            ok = await self.flush()
+            backoff = self._interval if ok else min(max(backoff * 2, 1.0), 15.0)
+
+    async def flush(self) -> bool:
+        """Write what is queued; False (and everything kept) if the store failed."""
+        async with self._lock:
+            if not self._rows and not self._states:
+                return True
+            rows, states = self._rows, self._states
+            self._rows, self._states = [], {}
+            try:
+                await asyncio.to_thread(self._store.write_batch, rows, list(states.values()))
+            except Exception as exc:  # any driver error: keep the data, report, retry
+                self._rows = rows + self._rows
+                for monitor_id, state in states.items():
+                    self._states.setdefault(monitor_id, state)
+                if self._error is None:
+                    self._failing_since = self._clock.now()
+                    log.warning("store write failed, will retry: %s", self.describe(exc))
+                self._error = self.describe(exc)
+                return False
+            if self._error is not None:
+                log.warning("store is back; wrote %d queued results", len(rows))
+            self._error = None
+            self._failing_since = None
+            self._last_write = self._clock.now()
+            return True
+
+    @staticmethod
+    def describe(exc: BaseException) -> str:
+        orig: Any = getattr(exc, "orig", None) or exc
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        return redact_text(first)[:300]
+
+    def status(self) -> WriterStatus:
+        return WriterStatus(
+            ok=self._error is None,
+            queued=len(self._rows),
+            error=self._error,
+            failing_since=self._failing_since,
+            last_write=self._last_write,
+            dropped=self._dropped,
+        )
