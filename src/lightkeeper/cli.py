@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import httpx
 import typer
+from typer.exceptions import TyperException
 from rich.console import Console
 from rich.table import Table
 
@@ -84,7 +84,8 @@ def load(path: Path | None) -> LightkeeperConfig:
 
 def fail_config(problems: list[str]) -> NoReturn:
     for problem in problems:
-        err.print(problem, markup=False, highlight=False)
+        # Plain writes: Rich would wrap long lines and break FILE:LINE:COL for editors.
+        sys.stderr.write(problem + "\n")
     n = len(problems)
     err.print(f"[red]{n} problem{'s' if n != 1 else ''} in the configuration.[/red]")
     raise typer.Exit(EXIT_USAGE)
@@ -330,12 +331,16 @@ def main() -> None:
     """Entry point: usage errors exit 3 (Nagios UNKNOWN) instead of click's 2."""
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except TyperException as exc:  # click's usage errors (bad option, missing argument)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(str(exc), markup=False)
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -84,6 +84,8 @@ def load_yaml(text: str, env: Mapping[str, str] | None = None) -> Located:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "stream end" in (exc.problem or ""):
+            mark = exc.context_mark  # "got end of file" points nowhere useful; the opener does
         where = Mark(mark.line + 1, mark.column + 1) if mark else Mark(1, 1)
         problem = exc.problem or str(exc)
         context = f" ({exc.context})" if exc.context else ""

@@ -7,6 +7,7 @@ A new probe kind is one file in this package that defines a config model (a subc
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -89,7 +90,10 @@ class ProbeContext:
         key = (verify, ca_file or "")
         client = self._clients.get(key)
         if client is None:
-            verify_arg: Any = ca_file if (verify and ca_file) else verify
+            # httpx 0.28 deprecates verify=<path>; an SSLContext is the supported way.
+            verify_arg: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=ca_file) if (verify and ca_file) else verify
+            )
             client = httpx.AsyncClient(
                 verify=verify_arg,
                 limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),

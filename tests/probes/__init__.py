@@ -1,0 +1,1 @@
+"""Tests for lightkeeper.probes: one module per probe kind, against real servers."""
