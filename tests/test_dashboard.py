@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, Target
 from playwright.sync_api import Page, expect, sync_playwright
+
+from conftest import Server, Target
 
 pytestmark = pytest.mark.browser
 
@@ -87,7 +88,9 @@ def test_dashboard_live_table(
             page.goto(f"{server.url}/")
             expect_shown(page, ALL)
             rows = page.locator("tr.monitor")
-            expect(rows.and_(page.locator("[data-state=up]"))).to_have_count(len(ALL))
+            # Every monitor has had its first check (pending until then).
+            up = page.locator("tr.monitor[data-state=up]")
+            expect(up).to_have_count(len(ALL), timeout=10_000)
             expect(page.locator("#health")).to_have_text("healthy")
 
             # A marker on window survives only if the page is never reloaded.

@@ -97,6 +97,5 @@ async def test_silent_server_times_out(silent_port: int, ctx: ProbeContext) -> N
     ],
 )
 def test_invalid_config(fields: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValidationError, match=message) as caught:
+    with pytest.raises(ValidationError, match=message):
         monitor(**fields)
-    assert PASSWORD not in str(caught.value)
