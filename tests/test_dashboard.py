@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from conftest import Server, Target
+from tests.conftest import Server, Target
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Server, Target, free_port, wait_for
+
+from tests.conftest import Server, Target, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,12 +79,37 @@ class Cluster:
         return done
 
     def init(self) -> None:
-        self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        # UTF8 explicitly: under the C locale initdb would pick SQL_ASCII, whose text
+        # psycopg hands back as bytes.
+        self.run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "pg.log"), "-o", options,
-                 "-w", "-t", "30", "start")
+        self.run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "pg.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
@@ -177,7 +203,8 @@ def test_postgres_restart_under_a_running_server(
         }
         assert status.json()["checked_at"] > outage_from
         code, body = healthz(server)
-        assert code == 503 and body["store"]["queued_results"] > 0
+        assert code == 503
+        assert body["store"]["queued_results"] > 0
 
         outage_to = time.time()
         cluster.start()
