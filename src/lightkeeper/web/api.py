@@ -120,12 +120,14 @@ async def healthz(service: ServiceDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@public.api_route("/ping/{token}", methods=["GET", "POST", "HEAD"], tags=["push"])
+@public.get("/ping/{token}", tags=["push"], summary="A job reports success")
+@public.post("/ping/{token}", tags=["push"], summary="A job reports success")
 async def ping(token: str, service: ServiceDep) -> PlainTextResponse:
     return _ping(service, token, "success")
 
 
-@public.api_route("/ping/{token}/{kind}", methods=["GET", "POST", "HEAD"], tags=["push"])
+@public.get("/ping/{token}/{kind}", tags=["push"], summary="A job reports 'fail' or 'start'")
+@public.post("/ping/{token}/{kind}", tags=["push"], summary="A job reports 'fail' or 'start'")
 async def ping_kind(token: str, kind: str, service: ServiceDep) -> PlainTextResponse:
     if kind not in ("fail", "start"):
         return PlainTextResponse("unknown ping kind; use /ping/<token>, /fail or /start\n", 404)
