@@ -114,11 +114,15 @@ async def test_healthz_metrics_and_openapi(running: Callable[..., Any]) -> None:
     metrics = (await client.get("/metrics")).text
     assert 'lightkeeper_monitor_up{monitor="closed",type="tcp"} 0.0' in metrics
     assert 'lightkeeper_monitor_up{monitor="web",type="http"} 1.0' in metrics
-    assert 'lightkeeper_monitor_uptime_ratio{monitor="closed",type="tcp",window="24h"} 0.0' in metrics
+    assert (
+        'lightkeeper_monitor_uptime_ratio{monitor="closed",type="tcp",window="24h"} 0.0' in metrics
+    )
     assert "lightkeeper_monitor_latency_seconds{" in metrics
     assert "lightkeeper_health 1.0" in metrics
     spec = (await client.get("/openapi.json")).json()
-    assert {"/api/v1/status", "/api/v1/monitors", "/api/v1/monitors/{name}", "/healthz"} <= set(spec["paths"])
+    assert {"/api/v1/status", "/api/v1/monitors", "/api/v1/monitors/{name}", "/healthz"} <= set(
+        spec["paths"]
+    )
     assert (await client.get("/docs")).status_code == 200
 
 

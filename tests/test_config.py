@@ -112,7 +112,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("case", "text", "where", "words"), BAD, ids=[b[0] for b in BAD])
-def test_bad_config_gives_one_located_message(case: str, text: str, where: str, words: list[str]) -> None:
+def test_bad_config_gives_one_located_message(
+    case: str, text: str, where: str, words: list[str]
+) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "lk.yaml", {})
     problems = caught.value.problems
@@ -202,11 +204,15 @@ def test_schema_is_json_with_monitor_kinds() -> None:
     text = json.dumps(schema)
     for kind in ("http", "tcp", "tls", "postgres", "redis", "chroma", "env", "push"):
         assert f'"const": "{kind}"' in text or f'"enum": ["{kind}"]' in text, kind
-    run = subprocess.run([LIGHTKEEPER, "config", "schema"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [LIGHTKEEPER, "config", "schema"], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0
     assert json.loads(run.stdout)["title"] == "Lightkeeper configuration"
 
 
 def test_usage_error_exits_3() -> None:
-    run = subprocess.run([LIGHTKEEPER, "check", "--no-such-flag"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [LIGHTKEEPER, "check", "--no-such-flag"], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 3

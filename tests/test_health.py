@@ -9,10 +9,16 @@ from lightkeeper.health import decide, overall
 from lightkeeper.store import StateRow
 from lightkeeper.types import Health, ProbeResult, State
 
-UP, DOWN, SLOW = ProbeResult.up("ok"), ProbeResult.down("connection refused"), ProbeResult.degraded("slow")
+UP, DOWN, SLOW = (
+    ProbeResult.up("ok"),
+    ProbeResult.down("connection refused"),
+    ProbeResult.degraded("slow"),
+)
 
 
-def run(results: list[ProbeResult], fails: int = 2, oks: int = 1, start: State = State.PENDING) -> list[State]:
+def run(
+    results: list[ProbeResult], fails: int = 2, oks: int = 1, start: State = State.PENDING
+) -> list[State]:
     row = StateRow(1, start, 0.0, "")
     states = []
     for t, result in enumerate(results, 1):
@@ -26,8 +32,20 @@ SCENARIOS = [
     ("one failure from fresh stays pending", [DOWN], 2, 1, [State.PENDING]),
     ("two failures make down", [DOWN, DOWN], 2, 1, [State.PENDING, State.DOWN]),
     ("a blip while up is absorbed", [UP, DOWN, UP], 2, 1, [State.UP, State.UP, State.UP]),
-    ("down then one good check is up", [UP, DOWN, DOWN, UP], 2, 1, [State.UP, State.UP, State.DOWN, State.UP]),
-    ("successes_before_up 3", [DOWN, UP, UP, UP], 1, 3, [State.DOWN, State.DOWN, State.DOWN, State.UP]),
+    (
+        "down then one good check is up",
+        [UP, DOWN, DOWN, UP],
+        2,
+        1,
+        [State.UP, State.UP, State.DOWN, State.UP],
+    ),
+    (
+        "successes_before_up 3",
+        [DOWN, UP, UP, UP],
+        1,
+        3,
+        [State.DOWN, State.DOWN, State.DOWN, State.UP],
+    ),
     ("a failure resets recovery", [DOWN, UP, DOWN, UP, UP], 1, 2, [State.DOWN] * 4 + [State.UP]),
     ("degraded is immediate both ways", [UP, SLOW, UP], 2, 1, [State.UP, State.DEGRADED, State.UP]),
     ("failures_before_down 1", [UP, DOWN], 1, 1, [State.UP, State.DOWN]),
@@ -53,7 +71,9 @@ def test_reason_tells_the_streak_and_since_moves_only_on_change() -> None:
     st.integers(1, 5),
     st.integers(1, 5),
 )
-def test_down_needs_the_streak_and_up_needs_the_streak(seq: list[str], fails: int, oks: int) -> None:
+def test_down_needs_the_streak_and_up_needs_the_streak(
+    seq: list[str], fails: int, oks: int
+) -> None:
     results = [{"up": UP, "down": DOWN, "slow": SLOW}[s] for s in seq]
     states = run(results, fails, oks)
     for i, state in enumerate(states):

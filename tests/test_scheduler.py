@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import pytest
 
 from lightkeeper.clock import SystemClock
 from lightkeeper.config import parse_config
-from lightkeeper.scheduler import Scheduler, Schedulable
+from lightkeeper.scheduler import Schedulable, Scheduler
 from lightkeeper.service import Service
 from lightkeeper.store import Store
 from lightkeeper.types import State
@@ -44,12 +45,12 @@ async def test_checks_are_spread_evenly_over_the_interval() -> None:
     # From the second round on every monitor holds its own slot: the 20 slots split
     # the second evenly, 50 ms apart.
     second_round = sorted(times[1] for times in starts.values())
-    gaps = [b - a for a, b in zip(second_round, second_round[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(second_round)]
     # (Tolerances leave room for a loaded CI machine; the benchmark measures precisely.)
     assert sum(gaps) / len(gaps) == pytest.approx(0.05, abs=0.01), gaps
     assert max(gaps) < 0.15, gaps
     for times in starts.values():
-        steady = [b - a for a, b in zip(times[1:], times[2:], strict=False)]
+        steady = [b - a for a, b in itertools.pairwise(times)]
         assert all(abs(s - 1.0) < 0.15 for s in steady), steady
     p50 = scheduler.stats.quantile(0.5)
     assert p50 is not None and p50 < 0.02
@@ -111,7 +112,7 @@ async def test_a_hanging_target_delays_no_other_monitor(tmp_path: object, target
                 # From the second check on (the first round is quick, then each keeps its
                 # slot) checks finish one interval apart, the hang notwithstanding.
                 times = [t for t, _, _ in history][1:]
-                assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 1.2
+                assert max(b - a for a, b in itertools.pairwise(times)) < 1.2
             hang = service.monitors["hang"].row
             assert hang.state is State.DOWN and hang.reason.startswith("timed out after 1.5s")
         finally:

@@ -31,7 +31,9 @@ def test_batch_writes_results_rollups_and_state_together(store: Store) -> None:
         ResultRow(a, NOW + 3, State.DOWN, None, "refused"),
         ResultRow(b, NOW + 1, State.PENDING, None, "waiting"),
     ]
-    store.write_batch(rows, [StateRow(a, State.DOWN, NOW + 3, "refused", fail_streak=2, metrics={"x": 1})])
+    store.write_batch(
+        rows, [StateRow(a, State.DOWN, NOW + 3, "refused", fail_streak=2, metrics={"x": 1})]
+    )
     store.write_batch([ResultRow(a, NOW + 4, State.UP, 20.0, "ok")], [])
     assert store.count_results(a) == 4 and store.count_results(b) == 1
     hourly = store.rollup_series(a, HOUR, 0)
@@ -67,8 +69,12 @@ def test_uptime_windows_use_hourly_and_daily_buckets(store: Store) -> None:
 
 def test_state_upsert_replaces(store: Store) -> None:
     mid = store.sync_monitors({"m": "push"}, NOW)["m"]
-    store.write_batch([], [StateRow(mid, State.UP, NOW, "ok", last_ping=NOW, last_ping_kind="success")])
-    store.write_batch([], [StateRow(mid, State.DOWN, NOW + 5, "late", last_ping=NOW, last_ping_kind="fail")])
+    store.write_batch(
+        [], [StateRow(mid, State.UP, NOW, "ok", last_ping=NOW, last_ping_kind="success")]
+    )
+    store.write_batch(
+        [], [StateRow(mid, State.DOWN, NOW + 5, "late", last_ping=NOW, last_ping_kind="fail")]
+    )
     saved = store.load_states()[mid]
     assert (saved.state, saved.reason, saved.last_ping_kind) == (State.DOWN, "late", "fail")
 
@@ -82,7 +88,8 @@ def test_sync_monitors_keeps_ids_and_history(store: Store) -> None:
 def test_prune_drops_old_raw_rows_but_keeps_rollups(store: Store) -> None:
     mid = store.sync_monitors({"m": "http"}, NOW)["m"]
     store.write_batch(
-        [ResultRow(mid, NOW - 10 * DAY, State.UP, 1.0, ""), ResultRow(mid, NOW, State.UP, 1.0, "")], []
+        [ResultRow(mid, NOW - 10 * DAY, State.UP, 1.0, ""), ResultRow(mid, NOW, State.UP, 1.0, "")],
+        [],
     )
     removed = store.prune(NOW, keep_results=7 * DAY, keep_hourly=35 * DAY, keep_daily=400 * DAY)
     assert removed == 1 and store.count_results(mid) == 1

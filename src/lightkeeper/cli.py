@@ -17,9 +17,9 @@ from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
-from typer.exceptions import TyperException
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from lightkeeper import __version__
 from lightkeeper.config import (
@@ -34,7 +34,7 @@ from lightkeeper.probes import build_probe
 from lightkeeper.probes.base import ProbeContext
 from lightkeeper.redact import redact_text
 from lightkeeper.service import check_once
-from lightkeeper.types import Health, ProbeResult, State
+from lightkeeper.types import Health, ProbeResult
 
 EXIT = {Health.HEALTHY: 0, Health.DEGRADED: 1, Health.UNHEALTHY: 2}
 EXIT_USAGE = 3
@@ -47,7 +47,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-config_app = typer.Typer(help="Validate the configuration or print its JSON Schema.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Validate the configuration or print its JSON Schema.", no_args_is_help=True
+)
 token_app = typer.Typer(help="API and dashboard tokens (stored hashed).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
@@ -60,7 +62,8 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
-        help="Config file. Default: $LIGHTKEEPER_CONFIG, ./lightkeeper.yaml, else the built-in one.",
+        help="Config file. Default: $LIGHTKEEPER_CONFIG, ./lightkeeper.yaml,"
+        " else the built-in one.",
         dir_okay=False,
     ),
 ]
@@ -95,7 +98,9 @@ def fail_config(problems: list[str]) -> NoReturn:
 def up(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address (overrides server.host).")] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (overrides server.port).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (overrides server.port).")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the server and the scheduler in one process (dashboard at http://HOST:PORT/)."""
@@ -123,7 +128,8 @@ def up(
     where = f"http://{bind_host}:{bind_port}/"
     err.print(
         f"Lightkeeper {__version__}: {len(cfg.monitors)} monitors from "
-        f"{source or 'the built-in default config'}; store {service.store.dialect}; dashboard {where}"
+        f"{source or 'the built-in default config'}; store {service.store.dialect};"
+        f" dashboard {where}"
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -169,7 +175,9 @@ def check(
                     "critical": bool(m.critical),
                     "state": r.state.value if r else "skipped",
                     "reason": r.reason if r else "push monitors are judged by the running server",
-                    "latency_ms": None if r is None or r.latency_ms is None else round(r.latency_ms, 2),
+                    "latency_ms": None
+                    if r is None or r.latency_ms is None
+                    else round(r.latency_ms, 2),
                     "metrics": r.metrics if r else {},
                 }
                 for m, r in results
@@ -182,7 +190,9 @@ def check(
             table.add_column(column, justify="right" if column == "latency" else "left")
         for m, r in results:
             if r is None:
-                table.add_row(m.name, m.type, "[dim]skipped[/dim]", "", "push: judged by the running server")
+                table.add_row(
+                    m.name, m.type, "[dim]skipped[/dim]", "", "push: judged by the running server"
+                )
                 continue
             style = STATE_STYLE[r.state.value]
             latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
@@ -194,6 +204,7 @@ def check(
 async def _check_all(cfg: LightkeeperConfig) -> list[tuple[Any, ProbeResult | None]]:
     context = ProbeContext()
     try:
+
         async def one(monitor: Any) -> ProbeResult | None:
             if monitor.passive:
                 return None
@@ -207,9 +218,12 @@ async def _check_all(cfg: LightkeeperConfig) -> list[tuple[Any, ProbeResult | No
 
 @app.command()
 def status(
-    url: Annotated[str, typer.Option(help="A running server's base URL.")] = "http://127.0.0.1:8080",
+    url: Annotated[
+        str, typer.Option(help="A running server's base URL.")
+    ] = "http://127.0.0.1:8080",
     token: Annotated[
-        str | None, typer.Option(envvar="LIGHTKEEPER_TOKEN", help="API token (or $LIGHTKEEPER_TOKEN).")
+        str | None,
+        typer.Option(envvar="LIGHTKEEPER_TOKEN", help="API token (or $LIGHTKEEPER_TOKEN)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the server's JSON.")] = False,
 ) -> None:
@@ -218,7 +232,10 @@ def status(
     try:
         response = httpx.get(f"{url.rstrip('/')}/api/v1/status", headers=headers, timeout=10)
     except httpx.HTTPError as exc:
-        err.print(f"cannot reach {url}: {redact_text(str(exc))}\n  hint: is `lightkeeper up` running there?")
+        err.print(
+            f"cannot reach {url}: {redact_text(str(exc))}"
+            "\n  hint: is `lightkeeper up` running there?"
+        )
         raise typer.Exit(EXIT_USAGE) from None
     if response.status_code == 401:
         err.print("the server wants a token: pass --token or set LIGHTKEEPER_TOKEN")
@@ -247,7 +264,9 @@ def config_validate(
 ) -> None:
     """Check a config file; print every problem as FILE:LINE:COL and exit 3 if any."""
     cfg = load(file)
-    err.print(f"{file}: valid — {len(cfg.monitors)} monitors, store {cfg.store.url.split(':', 1)[0]}")
+    err.print(
+        f"{file}: valid — {len(cfg.monitors)} monitors, store {cfg.store.url.split(':', 1)[0]}"
+    )
 
 
 @config_app.command("schema")
@@ -300,7 +319,11 @@ def token_list(config: ConfigOption = None) -> None:
     table = Table("name", "created", "last used")
     for t in tokens:
         created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.created_at))
-        used = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.last_used_at)) if t.last_used_at else "never"
+        used = (
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.last_used_at))
+            if t.last_used_at
+            else "never"
+        )
         table.add_row(t.name, created, used)
     out.print(table)
 

@@ -39,7 +39,8 @@ class ServerConfig(StrictModel):
     host: str = Field("127.0.0.1", description="Address to bind; 127.0.0.1 keeps it private.")
     port: int = Field(8080, ge=1, le=65535)
     public_url: str | None = Field(
-        None, description="How people reach this server (links in messages); default http://host:port."
+        None,
+        description="How people reach this server (links in messages); default http://host:port.",
     )
 
 
@@ -60,9 +61,7 @@ class AuthConfig(StrictModel):
 
 
 class SchedulerConfig(StrictModel):
-    concurrency: int = Field(
-        256, ge=1, le=10_000, description="Checks in flight at once, at most."
-    )
+    concurrency: int = Field(256, ge=1, le=10_000, description="Checks in flight at once, at most.")
     write_interval: Duration = Field(1.0, description="How often results are written, in batches.")
 
 
@@ -90,15 +89,15 @@ class StatusPageConfig(StrictModel):
 class LightkeeperConfig(StrictModel):
     """The whole lightkeeper.yaml."""
 
-    store: StoreConfig = Field(default_factory=StoreConfig)  # type: ignore[arg-type]
-    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     auth: Annotated[AuthConfig, BeforeValidator(_auth_shorthand)] = Field(
-        default_factory=AuthConfig  # type: ignore[arg-type]
+        default_factory=AuthConfig
     )
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)  # type: ignore[arg-type]
-    retention: RetentionConfig = Field(default_factory=RetentionConfig)  # type: ignore[arg-type]
-    health: HealthConfig = Field(default_factory=HealthConfig)  # type: ignore[arg-type]
-    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)  # type: ignore[arg-type]
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
     monitors: list[MonitorConfig] = Field(default_factory=list)
 
     def monitor(self, name: str) -> Any:
@@ -130,7 +129,9 @@ def default_config_text() -> str:
     return resources.files("lightkeeper").joinpath("default.yaml").read_text(encoding="utf-8")
 
 
-def load_config(path: str | FsPath | None, env: Mapping[str, str] | None = None) -> LightkeeperConfig:
+def load_config(
+    path: str | FsPath | None, env: Mapping[str, str] | None = None
+) -> LightkeeperConfig:
     """Read, interpolate and validate a config file (``None``: the built-in default)."""
     if path is None:
         return parse_config(default_config_text(), "<built-in default>", env)
@@ -139,23 +140,32 @@ def load_config(path: str | FsPath | None, env: Mapping[str, str] | None = None)
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            [f"{file}: no such file\n  hint: check the path, or run without --config for the built-in default"]
+            [
+                f"{file}: no such file\n  hint: check the path,"
+                " or run without --config for the built-in default"
+            ]
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{file}: cannot read: {exc}"]) from None
     return parse_config(text, str(file), env)
 
 
-def parse_config(text: str, filename: str, env: Mapping[str, str] | None = None) -> LightkeeperConfig:
+def parse_config(
+    text: str, filename: str, env: Mapping[str, str] | None = None
+) -> LightkeeperConfig:
     try:
         located = load_yaml(text, env)
     except YamlSyntaxError as exc:
-        raise ConfigError([f"{filename}:{exc.mark.line}:{exc.mark.column}: {exc.message}"]) from None
+        raise ConfigError(
+            [f"{filename}:{exc.mark.line}:{exc.mark.column}: {exc.message}"]
+        ) from None
     problems = [f"{filename}:{m.line}:{m.column}: {msg}" for m, msg in located.problems]
     if problems:
         raise ConfigError(problems)
     if not isinstance(located.data, dict):
-        raise ConfigError([f"{filename}:1:1: the top level must be a mapping (store:, monitors:, …)"])
+        raise ConfigError(
+            [f"{filename}:1:1: the top level must be a mapping (store:, monitors:, …)"]
+        )
     try:
         config = LightkeeperConfig.model_validate(located.data)
     except ValidationError as exc:
@@ -183,7 +193,8 @@ def _cross_checks(config: LightkeeperConfig, located: Located, filename: str) ->
             at = located.mark(("monitors", index, "timeout"))
             problems.append(
                 f"{filename}:{at.line}:{at.column}: timeout ({monitor.timeout:g}s) is longer than"
-                f" interval ({monitor.interval:g}s)\n  hint: a check must finish before the next is due"
+                f" interval ({monitor.interval:g}s)"
+                "\n  hint: a check must finish before the next is due"
             )
         token = getattr(monitor, "token", None)
         if isinstance(token, str):
@@ -222,9 +233,12 @@ def _explain(exc: ValidationError, located: Located, filename: str) -> list[str]
         elif kind == "union_tag_invalid":
             mark = located.mark((*path, "type"))
             expected = ", ".join(MONITOR_MODELS)
-            given = error.get("input", {}).get("type") if isinstance(error.get("input"), dict) else None
-            message = f"unknown monitor type {given!r}; expected one of: {expected}" + _did_you_mean(
-                str(given), list(MONITOR_MODELS)
+            given = (
+                error.get("input", {}).get("type") if isinstance(error.get("input"), dict) else None
+            )
+            message = (
+                f"unknown monitor type {given!r}; expected one of: {expected}"
+                + _did_you_mean(str(given), list(MONITOR_MODELS))
             )
         elif kind == "union_tag_not_found":
             mark = located.mark(path)
@@ -247,10 +261,9 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
             node = node[part]
             path.append(part)
         elif isinstance(node, dict) and node.get("type") == part:

@@ -30,14 +30,18 @@ def decide(
             state, reason = State.DOWN, result.reason
         else:
             state = previous.state
-            reason = f"{result.reason} (failure {fail_streak} of {failures_before_down} before down)"
+            reason = (
+                f"{result.reason} (failure {fail_streak} of {failures_before_down} before down)"
+            )
     elif result.state is State.PENDING:
         state, reason = State.PENDING, result.reason
     else:
         fail_streak, ok_streak = 0, ok_streak + 1
         if previous.state is State.DOWN and ok_streak < successes_before_up:
             state = State.DOWN
-            reason = f"recovering: {ok_streak} of {successes_before_up} good checks ({result.reason})"
+            reason = (
+                f"recovering: {ok_streak} of {successes_before_up} good checks ({result.reason})"
+            )
         else:
             state, reason = result.state, result.reason
     return replace(

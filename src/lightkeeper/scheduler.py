@@ -28,9 +28,11 @@ TIMEOUT_GRACE = 0.5  # seconds past a probe's own timeout before the scheduler c
 
 
 class Schedulable(Protocol):
-    name: str
-    interval: float
-    timeout: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def interval(self) -> float: ...
 
 
 @dataclass
@@ -107,7 +109,9 @@ class Scheduler:
                     await asyncio.sleep(delay)
                     continue
                 slot = heapq.heappop(heap)
-                heapq.heappush(heap, _Slot(self._next_due(slot.index, slot.due), next(seq), slot.index))
+                heapq.heappush(
+                    heap, _Slot(self._next_due(slot.index, slot.due), next(seq), slot.index)
+                )
                 if slot.index in self._busy:
                     self.stats.skipped += 1
                     continue

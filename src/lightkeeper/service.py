@@ -12,8 +12,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from lightkeeper.clock import Clock, SystemClock
@@ -22,7 +22,7 @@ from lightkeeper.errors import StoreError
 from lightkeeper.health import decide, overall
 from lightkeeper.probes import build_probe
 from lightkeeper.probes.base import Probe, ProbeContext
-from lightkeeper.scheduler import TIMEOUT_GRACE, Scheduler, Schedulable
+from lightkeeper.scheduler import TIMEOUT_GRACE, Schedulable, Scheduler
 from lightkeeper.store import ResultRow, StateRow, Store, Uptime
 from lightkeeper.types import Health, ProbeResult, State
 from lightkeeper.writer import ResultWriter
@@ -96,7 +96,10 @@ class Service:
                 self.by_token[token] = runtime
         await self.refresh_uptime()
         self.scheduler = Scheduler(
-            list(self.monitors.values()), self._run_check, self.clock, self.config.scheduler.concurrency
+            list(self.monitors.values()),
+            self._run_check,
+            self.clock,
+            self.config.scheduler.concurrency,
         )
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self.writer.run(), "writer")
@@ -123,7 +126,9 @@ class Service:
             try:
                 await job()
             except Exception as exc:  # the store may be away; the next round tries again
-                log.warning("%s failed: %s", getattr(job, "__name__", "job"), self.writer.describe(exc))
+                log.warning(
+                    "%s failed: %s", getattr(job, "__name__", "job"), self.writer.describe(exc)
+                )
 
     # checks ---------------------------------------------------------------------------
 
@@ -135,7 +140,9 @@ class Service:
         """Decide the monitor's new state and queue the result for the store."""
         now = self.clock.now() if at is None else at
         cfg = runtime.config
-        runtime.row = decide(runtime.row, result, now, cfg.failures_before_down, cfg.successes_before_up)
+        runtime.row = decide(
+            runtime.row, result, now, cfg.failures_before_down, cfg.successes_before_up
+        )
         runtime.history.append((now, result.latency_ms, result.state))
         self.writer.add(
             ResultRow(runtime.id, now, result.state, result.latency_ms, result.reason),
@@ -200,13 +207,15 @@ class Service:
             log.info("pruned %d results older than the retention", removed)
 
 
-async def check_once(probe: Probe, timeout: float) -> ProbeResult:
+async def check_once(probe: Probe, limit: float) -> ProbeResult:
     """Run one check under a hard timeout; a probe that hangs or crashes is a DOWN result."""
     started = time.perf_counter()
     try:
-        return await asyncio.wait_for(probe.check(), timeout + TIMEOUT_GRACE)
+        return await asyncio.wait_for(probe.check(), limit + TIMEOUT_GRACE)
     except TimeoutError:
-        return ProbeResult.down(f"timed out after {timeout:g}s", (time.perf_counter() - started) * 1000)
+        return ProbeResult.down(
+            f"timed out after {limit:g}s", (time.perf_counter() - started) * 1000
+        )
     except Exception as exc:  # a probe bug: say so plainly instead of crashing the loop
         log.exception("probe raised")
         return ProbeResult.down(f"probe error: {type(exc).__name__}")

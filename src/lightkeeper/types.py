@@ -45,7 +45,9 @@ class ProbeResult:
     metrics: dict[str, Metric] = field(default_factory=dict)
 
     @classmethod
-    def up(cls, reason: str = "ok", latency_ms: float | None = None, **metrics: Metric) -> ProbeResult:
+    def up(
+        cls, reason: str = "ok", latency_ms: float | None = None, **metrics: Metric
+    ) -> ProbeResult:
         return cls(State.UP, reason, latency_ms, dict(metrics))
 
     @classmethod

@@ -135,7 +135,10 @@ def _build(
         bad = _BAD_VAR.search(value.replace("$${", ""))
         if bad:
             located.problems.append(
-                (_mark(node), f"malformed variable {bad.group(0)!r}; write ${{NAME}} or ${{NAME:-default}}")
+                (
+                    _mark(node),
+                    f"malformed variable {bad.group(0)!r}; write ${{NAME}} or ${{NAME:-default}}",
+                )
             )
         value, missing = interpolate(value, env)
         for name in missing:

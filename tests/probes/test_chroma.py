@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from lightkeeper.probes.base import ProbeContext
 from lightkeeper.probes.chroma import ChromaMonitor, ChromaProbe
@@ -107,3 +108,8 @@ def test_headers_stay_out_of_repr() -> None:
     config = monitor("http://127.0.0.1:8000", headers={"x-chroma-token": "tok-123456"})
     assert "tok-123456" not in repr(config)
     assert config.target() == "http://127.0.0.1:8000"
+
+
+def test_invalid_url() -> None:
+    with pytest.raises(ValidationError, match="Invalid port"):
+        monitor("http://127.0.0.1:port")

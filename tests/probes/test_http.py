@@ -222,6 +222,12 @@ async def test_https_with_private_ca(secure_web: str, pki: Pki, ctx: ProbeContex
     assert (await HttpProbe(unverified, ctx).check()).state == State.UP
 
 
+async def test_missing_ca_file(web: str, ctx: ProbeContext) -> None:
+    result = await HttpProbe(monitor(web + "/healthy", ca_file="/nonexistent/ca.pem"), ctx).check()
+    assert result.state == State.DOWN
+    assert result.reason == "cannot load ca_file /nonexistent/ca.pem: No such file or directory"
+
+
 def test_target_hides_credentials() -> None:
     config = monitor("https://user:pw123@example.com/health?token=abc&x=1")
     assert config.target() == "https://user:***@example.com/health?token=***&x=1"
@@ -237,6 +243,8 @@ def test_target_hides_credentials() -> None:
         ({"expect": {"max_latency": "fast"}}, "not a duration"),
         ({"expect": {"statuss": 200}}, "Extra inputs are not permitted"),
         ({"url": "ftp://example.com"}, "String should match pattern"),
+        ({"url": "http://example.com:port/"}, "not a valid URL: Invalid port: 'port'"),
+        ({"url": "http://"}, "the URL has no host"),
     ],
 )
 def test_invalid_config_is_rejected(fields: dict[str, Any], message: str) -> None:

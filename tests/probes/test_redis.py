@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from pydantic import ValidationError
 
 from lightkeeper.probes.base import ProbeContext
 from lightkeeper.probes.redis import RedisMonitor, RedisProbe
@@ -137,3 +138,16 @@ async def test_password_never_shown(ctx: ProbeContext) -> None:
 async def test_silent_server_times_out(silent_port: int, ctx: ProbeContext) -> None:
     result = await probe(f"redis://127.0.0.1:{silent_port}", ctx, timeout="300ms").check()
     assert (result.state, result.reason) == (State.DOWN, "timed out after 300ms")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:6379", "String should match pattern"),
+        ("redis://:s3cr3t-pw@127.0.0.1:port/0", "not a Redis URL: Port could not be cast"),
+    ],
+)
+def test_invalid_url(url: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as caught:
+        RedisMonitor.model_validate({"name": "cache", "type": "redis", "url": url})
+    assert "s3cr3t-pw" not in caught.value.errors()[0]["msg"]

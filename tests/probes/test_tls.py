@@ -138,6 +138,30 @@ async def test_ip_address_names_are_verified(
     )
 
 
+async def test_missing_ca_file(servers: dict[str, int], ctx: ProbeContext) -> None:
+    config = monitor(servers["valid"], ca_file="/nonexistent/ca.pem")
+    result = await TlsProbe(config, ctx).check()
+    assert result.state == State.DOWN
+    assert result.reason == "cannot load ca_file /nonexistent/ca.pem: No such file or directory"
+
+
+async def test_server_that_does_not_speak_tls(ctx: ProbeContext) -> None:
+    def answer_in_plain_http(listener: socket.socket) -> None:
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    threading.Thread(target=answer_in_plain_http, args=(listener,), daemon=True).start()
+    result = await TlsProbe(monitor(port), ctx).check()
+    assert result.state == State.DOWN
+    assert result.reason.startswith("TLS handshake failed: "), result.reason
+    assert "[SSL" not in result.reason
+
+
 async def test_connection_refused(ctx: ProbeContext) -> None:
     result = await TlsProbe(monitor(closed_port()), ctx).check()
     assert (result.state, result.reason) == (State.DOWN, "connection refused")

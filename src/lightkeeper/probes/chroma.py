@@ -13,10 +13,10 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lightkeeper.probes.base import MonitorBase, ProbeContext, Stopwatch
-from lightkeeper.probes.http import describe_request_error
+from lightkeeper.probes.http import describe_request_error, parse_http_url
 from lightkeeper.redact import redact_text, redact_url
 from lightkeeper.types import ProbeResult
 
@@ -37,6 +37,11 @@ class ChromaMonitor(MonitorBase):
     database: str = Field("default_database", min_length=1)
     collection: str | None = Field(None, min_length=1)
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        return parse_http_url(value)
 
     def target(self) -> str:
         return redact_url(self.url)
@@ -60,7 +65,7 @@ class ChromaProbe:
                 return await self._check(watch)
         except _Unexpected as exc:
             return ProbeResult.down(redact_text(str(exc), self._secrets))
-        except (httpx.HTTPError, OSError, TimeoutError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, TimeoutError) as exc:
             return ProbeResult.down(describe_request_error(exc, config.timeout, self._secrets))
         except (KeyError, TypeError, ValueError):
             return ProbeResult.down("unexpected answer from the Chroma API (is it Chroma 1.x?)")

@@ -23,7 +23,7 @@ from lightkeeper.probes.base import (
     describe_error,
     timed_out,
 )
-from lightkeeper.probes.tls import describe_verify_error
+from lightkeeper.probes.tls import ca_file_problem, describe_verify_error
 from lightkeeper.redact import redact_text, redact_url
 from lightkeeper.types import ProbeResult
 
@@ -96,8 +96,15 @@ class HttpMonitor(MonitorBase):
     body: str | None = None
     follow_redirects: bool = True
     verify_tls: bool = True
-    ca_file: str | None = Field(None, description="PEM bundle of a private CA to trust.")
+    ca_file: str | None = Field(
+        None, description="PEM bundle of the CA(s) to trust instead of the system's."
+    )
     expect: HttpExpect = Field(default_factory=HttpExpect)
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        return parse_http_url(value)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -115,7 +122,10 @@ class HttpProbe:
 
     async def check(self) -> ProbeResult:
         config = self.config
-        client = self.ctx.http_client(config.verify_tls, config.ca_file)
+        try:
+            client = self.ctx.http_client(config.verify_tls, config.ca_file)
+        except OSError as exc:  # ssl.SSLError is an OSError too
+            return ProbeResult.down(ca_file_problem(config.ca_file, exc))
         secrets = tuple(config.headers.values())
         watch = Stopwatch()
         try:
@@ -129,7 +139,7 @@ class HttpProbe:
                     follow_redirects=config.follow_redirects,
                     timeout=config.timeout,
                 )
-        except (httpx.HTTPError, OSError, TimeoutError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, TimeoutError) as exc:
             return ProbeResult.down(describe_request_error(exc, config.timeout, secrets))
         latency = watch.ms()
         return judge_response(config.expect, response, latency)
@@ -186,12 +196,25 @@ def _show(value: Any) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
+def parse_http_url(value: str) -> str:
+    """The URL unchanged if httpx can request it; a ValueError saying why otherwise."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if not url.host:
+        raise ValueError("the URL has no host")
+    return value
+
+
 def describe_request_error(exc: BaseException, timeout: float, secrets: tuple[str, ...]) -> str:
     """An HTTP request failure in plain words; shared by every probe that speaks HTTP.
 
     httpx wraps the socket error several layers deep ("All connection attempts failed"),
     so the chain is searched for the cause a person would want to read.
     """
+    if isinstance(exc, httpx.InvalidURL):
+        return f"invalid URL: {exc}"
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return timed_out(timeout)
     for cause in causes(exc):

@@ -7,7 +7,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from pydantic import Field
+from pydantic import Field, field_validator
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
@@ -27,6 +28,16 @@ class RedisMonitor(MonitorBase):
     type: Literal["redis"]
     url: str = Field(pattern=r"^(redis|rediss|unix)://", repr=False)
     memory_warn_ratio: float = Field(0.9, gt=0, le=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        try:
+            parse_url(value)
+        except ValueError as exc:
+            # redis-py's message names the bad part only, never the password.
+            raise ValueError(f"not a Redis URL: {exc}") from None
+        return value
 
     def target(self) -> str:
         return redact_url(self.url)

@@ -46,7 +46,9 @@ class TlsMonitor(MonitorBase):
     server_name: str | None = Field(None, description="Name to verify (SNI); default: host.")
     warn_days: float = Field(14, ge=0, description="Degraded when expiry is this close.")
     critical_days: float = Field(7, ge=0, description="Down when expiry is this close.")
-    ca_file: str | None = Field(None, description="PEM bundle of a private CA to trust.")
+    ca_file: str | None = Field(
+        None, description="PEM bundle of the CA(s) to trust instead of the system's."
+    )
 
     @model_validator(mode="after")
     def _critical_before_warn(self) -> Self:
@@ -77,15 +79,22 @@ class TlsProbe:
     async def check(self) -> ProbeResult:
         config = self.config
         name = config.server_name or config.host
-        verifying = ssl.create_default_context(cafile=config.ca_file)
+        try:
+            verifying = ssl.create_default_context(cafile=config.ca_file)
+        except OSError as exc:  # ssl.SSLError is an OSError too
+            return ProbeResult.down(ca_file_problem(config.ca_file, exc))
+        # One deadline for the check, including the second look at a rejected certificate.
+        deadline = asyncio.get_running_loop().time() + config.timeout
         watch = Stopwatch()
         try:
-            async with asyncio.timeout(config.timeout):
+            async with asyncio.timeout_at(deadline):
                 der = await self._handshake(verifying, name)
         except ssl.SSLCertVerificationError as exc:
-            return await self._rejected(exc, name)
+            return await self._rejected(exc, name, deadline)
         except TimeoutError:
             return ProbeResult.down(timed_out(config.timeout))
+        except ssl.SSLError as exc:
+            return ProbeResult.down(f"TLS handshake failed: {_ssl_words(exc)}")
         except (OSError, ValueError) as exc:
             return ProbeResult.down(describe_error(exc))
         latency = watch.ms()
@@ -129,13 +138,15 @@ class TlsProbe:
         reason = f"certificate valid for {humanize(seconds_left)} (until {until})"
         return ProbeResult.up(reason, latency, cert_days_left=days_left)
 
-    async def _rejected(self, exc: ssl.SSLCertVerificationError, name: str) -> ProbeResult:
+    async def _rejected(
+        self, exc: ssl.SSLCertVerificationError, name: str, deadline: float
+    ) -> ProbeResult:
         """Explain a failed verification, reading the certificate without verifying it."""
         unverified = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         unverified.check_hostname = False
         unverified.verify_mode = ssl.CERT_NONE
         try:
-            async with asyncio.timeout(self.config.timeout):
+            async with asyncio.timeout_at(deadline):
                 facts = parse_certificate(await self._handshake(unverified, name))
         except (OSError, ValueError, TimeoutError):
             return ProbeResult.down(describe_verify_error(exc))
@@ -150,9 +161,21 @@ class TlsProbe:
         return ProbeResult.down(describe_verify_error(exc), cert_days_left=days_left)
 
 
+def ca_file_problem(ca_file: str | None, exc: OSError) -> str:
+    """Why a ca_file could not be loaded: 'cannot load ca_file x.pem: No such file or directory'."""
+    return f"cannot load ca_file {ca_file}: {exc.strerror or exc}"
+
+
+def _ssl_words(exc: ssl.SSLError) -> str:
+    """'[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)' → 'wrong version number'."""
+    # Only errors raised by the ssl module itself carry .reason.
+    reason = getattr(exc, "reason", None)
+    return str(reason).lower().replace("_", " ") if reason else str(exc)
+
+
 def describe_verify_error(exc: ssl.SSLCertVerificationError) -> str:
     """OpenSSL's verification failure in plain words (also used by HTTP-speaking probes)."""
-    message = (exc.verify_message or exc.reason or str(exc)).strip().rstrip(".")
+    message = (exc.verify_message or str(exc)).strip().rstrip(".")
     if exc.verify_code == _CERT_HAS_EXPIRED:
         return "certificate has expired"
     if exc.verify_code == _HOSTNAME_MISMATCH:

@@ -105,11 +105,14 @@ class Store:
                     insert(monitors),
                     [{"name": n, "type": kinds[n], "created_at": now} for n in missing],
                 )
-                known = {
-                    r.name: r.id for r in conn.execute(select(monitors.c.name, monitors.c.id))
-                }
+                known = {r.name: r.id for r in conn.execute(select(monitors.c.name, monitors.c.id))}
             for name, kind in kinds.items():
-                conn.execute(update(monitors).where(monitors.c.name == name).where(monitors.c.type != kind).values(type=kind))
+                conn.execute(
+                    update(monitors)
+                    .where(monitors.c.name == name)
+                    .where(monitors.c.type != kind)
+                    .values(type=kind)
+                )
         return {n: known[n] for n in kinds}
 
     # writing --------------------------------------------------------------------------
@@ -208,7 +211,9 @@ class Store:
                 )
         return dict(out)
 
-    def uptime(self, now: float, monitor_ids: Sequence[int] | None = None) -> dict[int, dict[str, Uptime]]:
+    def uptime(
+        self, now: float, monitor_ids: Sequence[int] | None = None
+    ) -> dict[int, dict[str, Uptime]]:
         """Uptime per monitor over 24 h (hourly rollups) and 7 d / 30 d (daily rollups).
 
         A window is its number of whole buckets back from the bucket holding ``now``,
@@ -261,7 +266,9 @@ class Store:
         with self.engine.begin() as conn:
             removed = conn.execute(delete(results).where(results.c.ts < now - keep_results))
             conn.execute(
-                delete(rollups).where(rollups.c.period == HOUR, rollups.c.bucket < now - keep_hourly)
+                delete(rollups).where(
+                    rollups.c.period == HOUR, rollups.c.bucket < now - keep_hourly
+                )
             )
             conn.execute(
                 delete(rollups).where(rollups.c.period == DAY, rollups.c.bucket < now - keep_daily)
@@ -276,7 +283,9 @@ class Store:
         with self.engine.begin() as conn:
             exists = conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first()
             if exists:
-                raise ValueError(f"a token named {name!r} exists; revoke it first or pick another name")
+                raise ValueError(
+                    f"a token named {name!r} exists; revoke it first or pick another name"
+                )
             conn.execute(
                 insert(api_tokens).values(name=name, token_hash=hash_token(token), created_at=now)
             )
@@ -290,7 +299,9 @@ class Store:
             ).first()
             if row and now is not None:
                 conn.execute(
-                    update(api_tokens).where(api_tokens.c.token_hash == digest).values(last_used_at=now)
+                    update(api_tokens)
+                    .where(api_tokens.c.token_hash == digest)
+                    .values(last_used_at=now)
                 )
         return row.name if row else None
 

@@ -29,8 +29,10 @@ def open_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(
-            [f"store.url: {redact_url(url)!r} is not a database URL"
-             "\n  hint: use sqlite:///path/to/lightkeeper.db or postgresql://user@host:5432/db"]
+            [
+                f"store.url: {redact_url(url)!r} is not a database URL"
+                "\n  hint: use sqlite:///path/to/lightkeeper.db or postgresql://user@host:5432/db"
+            ]
         ) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
@@ -44,8 +46,10 @@ def open_engine(url: str) -> Engine:
             connect_args={"connect_timeout": 5, "application_name": "lightkeeper"},
         )
     raise ConfigError(
-        [f"store.url: {parsed.get_backend_name()} is not supported"
-         "\n  hint: use sqlite:///path.db (embedded) or postgresql://user@host/db"]
+        [
+            f"store.url: {parsed.get_backend_name()} is not supported"
+            "\n  hint: use sqlite:///path.db (embedded) or postgresql://user@host/db"
+        ]
     )
 
 
@@ -81,4 +85,6 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except Exception as exc:  # the driver's errors name the host; keep the password out
-        raise StoreError(f"cannot migrate the store: {redact_text(str(exc).splitlines()[0])}") from exc
+        raise StoreError(
+            f"cannot migrate the store: {redact_text(str(exc).splitlines()[0])}"
+        ) from exc

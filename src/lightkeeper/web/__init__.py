@@ -37,7 +37,8 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app = FastAPI(
         title="Lightkeeper",
         version=__version__,
-        description="Probes, health and uptime of your production. Auth: `Authorization: Bearer <token>`.",
+        description="Probes, health and uptime of your production."
+        " Auth: `Authorization: Bearer <token>`.",
         lifespan=lifespan,
     )
     app.state.service = service
@@ -47,7 +48,9 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.include_router(api_router(auth.require))
     app.include_router(public)
     app.include_router(dashboard_router(auth))
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service))

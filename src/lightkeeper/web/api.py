@@ -48,7 +48,9 @@ def api_router(require_auth: Any) -> APIRouter:
     async def monitors(
         service: ServiceDep,
         state: State | None = None,
-        q: Annotated[str | None, Query(max_length=200, description="name or target contains")] = None,
+        q: Annotated[
+            str | None, Query(max_length=200, description="name or target contains")
+        ] = None,
         page: Annotated[int, Query(ge=1)] = 1,
         per_page: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> dict[str, Any]:

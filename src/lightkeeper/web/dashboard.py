@@ -20,8 +20,11 @@ from lightkeeper.web.views import counts, monitor_view, select_monitors, sparkli
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.globals["humanize"] = humanize
 templates.env.globals["sparkline"] = sparkline
-templates.env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.2f}%"
-templates.env.filters["ms"] = lambda v: "–" if v is None else f"{v:.0f} ms" if v >= 10 else f"{v:.1f} ms"
+NO_VALUE = "\u2013"  # an en dash: "no value yet"
+templates.env.filters["pct"] = lambda v: NO_VALUE if v is None else f"{v * 100:.2f}%"
+templates.env.filters["ms"] = lambda v: (
+    NO_VALUE if v is None else f"{v:.0f} ms" if v >= 10 else f"{v:.1f} ms"
+)
 
 PER_PAGE = 50
 
@@ -64,7 +67,9 @@ def dashboard_router(auth: TokenAuth) -> APIRouter:
     ) -> Response:
         if (denied := await gate(request)) is not None:
             return denied
-        return templates.TemplateResponse(request, "_rows.html", _table(service, filters(q, state, page)))
+        return templates.TemplateResponse(
+            request, "_rows.html", _table(service, filters(q, state, page))
+        )
 
     @router.get("/ui/monitors/{name}", response_class=HTMLResponse)
     async def detail(request: Request, name: str, service: ServiceDep) -> Response:
@@ -80,7 +85,9 @@ def dashboard_router(auth: TokenAuth) -> APIRouter:
             "t": [r.ts for r in reversed(recent)],
             "ms": [r.latency_ms for r in reversed(recent)],
             "ht": [r.bucket for r in hourly],
-            "havg": [(r.latency_sum / r.latency_count) if r.latency_count else None for r in hourly],
+            "havg": [
+                (r.latency_sum / r.latency_count) if r.latency_count else None for r in hourly
+            ],
             "hup": [((r.up + r.degraded) / r.checks) if r.checks else None for r in hourly],
         }
         return templates.TemplateResponse(
@@ -142,7 +149,9 @@ def dashboard_router(auth: TokenAuth) -> APIRouter:
         )
 
     def _table(service: Any, f: dict[str, Any]) -> dict[str, Any]:
-        chosen = select_monitors(service, f["q"], State(f["state"]) if f["state"] else None, f["page"], PER_PAGE)
+        chosen = select_monitors(
+            service, f["q"], State(f["state"]) if f["state"] else None, f["page"], PER_PAGE
+        )
         return {
             "f": f,
             "rows": [(monitor_view(service, rt), sparkline(rt)) for rt in chosen.items],

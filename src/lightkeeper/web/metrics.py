@@ -21,10 +21,14 @@ class ServiceCollector(Collector):
         service = self.service
         labels = ["monitor", "type"]
         up = GaugeMetricFamily(
-            "lightkeeper_monitor_up", "1 when the monitor is up or degraded, 0 when down.", labels=labels
+            "lightkeeper_monitor_up",
+            "1 when the monitor is up or degraded, 0 when down.",
+            labels=labels,
         )
         state = GaugeMetricFamily(
-            "lightkeeper_monitor_state", "1 for the monitor's current state.", labels=[*labels, "state"]
+            "lightkeeper_monitor_state",
+            "1 for the monitor's current state.",
+            labels=[*labels, "state"],
         )
         latency = GaugeMetricFamily(
             "lightkeeper_monitor_latency_seconds", "Latency of the last check.", labels=labels
@@ -57,9 +61,13 @@ class ServiceCollector(Collector):
         )
         health.add_metric([], HEALTH_VALUE[service.health()])
         writer = service.writer.status()
-        store_up = GaugeMetricFamily("lightkeeper_store_up", "1 when the last store write succeeded.")
+        store_up = GaugeMetricFamily(
+            "lightkeeper_store_up", "1 when the last store write succeeded."
+        )
         store_up.add_metric([], 1.0 if writer.ok else 0.0)
-        queued = GaugeMetricFamily("lightkeeper_store_queued_results", "Results waiting to be written.")
+        queued = GaugeMetricFamily(
+            "lightkeeper_store_queued_results", "Results waiting to be written."
+        )
         queued.add_metric([], writer.queued)
         yield from (up, state, latency, uptime, cert, health, store_up, queued)
         if service.scheduler:

@@ -57,7 +57,9 @@ def select_monitors(
     needle = (q or "").strip().lower()
     chosen = [
         rt
-        for rt in (service.monitors.values() if names is None else (service.monitors[n] for n in names))
+        for rt in (
+            service.monitors.values() if names is None else (service.monitors[n] for n in names)
+        )
         if (state is None or rt.row.state is state)
         and (not needle or needle in rt.name.lower() or needle in rt.config.target().lower())
     ]
