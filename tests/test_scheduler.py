@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 import pytest
 
@@ -33,7 +33,27 @@ async def run_for(scheduler: Scheduler, seconds: float) -> None:
         await task
 
 
-async def test_checks_are_spread_evenly_over_the_interval() -> None:
+def test_slots_are_laid_evenly_over_each_interval() -> None:
+    async def check(item: Schedulable) -> None:
+        pass
+
+    items = [Item(f"m{i:02}", interval=60.0) for i in range(1000)] + [Item("solo", interval=5.0)]
+    scheduler = Scheduler(items, check, SystemClock(), concurrency=10)
+    slots = [s for s in scheduler.lay_out(100.0) if s.index < 1000]
+    first = sorted(slot.due for slot in slots)
+    # The first round of 1,000 monitors starts within 1000/200 = 5 s, evenly.
+    assert first[0] == 100.0
+    assert first[-1] < 105.0
+    # From then on monitor i holds slot 100 + 60·i/1000 of every minute: 60 ms apart.
+    seconds = sorted(scheduler.next_due(slot.index, slot.due) for slot in slots)
+    gaps = [b - a for a, b in pairwise(seconds)]
+    assert min(gaps) == pytest.approx(0.06) and max(gaps) == pytest.approx(0.06)
+    # Each next slot is one interval after the previous one once in step.
+    assert scheduler.next_due(5, 160.3) == pytest.approx(220.3)
+    assert scheduler.next_due(1000, 100.0) == pytest.approx(105.0)
+
+
+async def test_checks_run_on_their_slots() -> None:
     starts: dict[str, list[float]] = {}
 
     async def check(item: Schedulable) -> None:
@@ -42,18 +62,14 @@ async def test_checks_are_spread_evenly_over_the_interval() -> None:
     items = [Item(f"m{i:02}", interval=1.0) for i in range(20)]
     scheduler = Scheduler(items, check, SystemClock(), concurrency=50)
     await run_for(scheduler, 3.2)
-    # From the second round on every monitor holds its own slot: the 20 slots split
-    # the second evenly, 50 ms apart.
-    second_round = sorted(times[1] for times in starts.values())
-    gaps = [b - a for a, b in itertools.pairwise(second_round)]
-    # (Tolerances leave room for a loaded CI machine; the benchmark measures precisely.)
-    assert sum(gaps) / len(gaps) == pytest.approx(0.05, abs=0.01), gaps
-    assert max(gaps) < 0.15, gaps
     for times in starts.values():
-        steady = [b - a for a, b in itertools.pairwise(times)]
-        assert all(abs(s - 1.0) < 0.15 for s in steady), steady
+        assert len(times) >= 3
+        # Loose bounds: a loaded CI machine may stall the loop; bench/ measures precisely.
+        steady = [b - a for a, b in pairwise(times[1:])]
+        assert all(abs(s - 1.0) < 0.3 for s in steady), steady
     p50 = scheduler.stats.quantile(0.5)
-    assert p50 is not None and p50 < 0.02
+    assert p50 is not None
+    assert p50 < 0.05
 
 
 async def test_concurrency_is_bounded() -> None:
@@ -112,7 +128,7 @@ async def test_a_hanging_target_delays_no_other_monitor(tmp_path: object, target
                 # From the second check on (the first round is quick, then each keeps its
                 # slot) checks finish one interval apart, the hang notwithstanding.
                 times = [t for t, _, _ in history][1:]
-                assert max(b - a for a, b in itertools.pairwise(times)) < 1.2
+                assert max(b - a for a, b in pairwise(times)) < 1.2
             hang = service.monitors["hang"].row
             assert hang.state is State.DOWN and hang.reason.startswith("timed out after 1.5s")
         finally:

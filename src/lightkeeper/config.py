@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from lightkeeper.durations import Duration
 from lightkeeper.errors import ConfigError
@@ -88,6 +88,10 @@ class StatusPageConfig(StrictModel):
 
 class LightkeeperConfig(StrictModel):
     """The whole lightkeeper.yaml."""
+
+    # A validation error's text would otherwise quote the offending value — a DSN with
+    # its password, say — should anything ever print it whole.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     store: StoreConfig = Field(default_factory=StoreConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)

@@ -76,7 +76,7 @@ class Scheduler:
         self._anchor: list[float] = [0.0] * len(self._items)
         self.stats = SchedulerStats()
 
-    def _lay_out(self, start: float) -> list[_Slot]:
+    def lay_out(self, start: float) -> list[_Slot]:
         groups: dict[float, list[int]] = defaultdict(list)
         for index, item in enumerate(self._items):
             groups[item.interval].append(index)
@@ -92,7 +92,7 @@ class Scheduler:
         heapq.heapify(heap)
         return heap
 
-    def _next_due(self, index: int, after: float) -> float:
+    def next_due(self, index: int, after: float) -> float:
         """The item's next lattice slot at least half an interval after ``after``."""
         interval = self._items[index].interval
         anchor = self._anchor[index]
@@ -100,7 +100,7 @@ class Scheduler:
         return anchor + max(k, 1) * interval
 
     async def run(self) -> None:
-        heap = self._lay_out(self._clock.monotonic())
+        heap = self.lay_out(self._clock.monotonic())
         seq = itertools.count(len(heap))
         try:
             while heap:
@@ -110,7 +110,7 @@ class Scheduler:
                     continue
                 slot = heapq.heappop(heap)
                 heapq.heappush(
-                    heap, _Slot(self._next_due(slot.index, slot.due), next(seq), slot.index)
+                    heap, _Slot(self.next_due(slot.index, slot.due), next(seq), slot.index)
                 )
                 if slot.index in self._busy:
                     self.stats.skipped += 1
