@@ -216,3 +216,13 @@ def test_usage_error_exits_3() -> None:
         [LIGHTKEEPER, "check", "--no-such-flag"], capture_output=True, text=True, timeout=60
     )
     assert run.returncode == 3
+
+
+def test_timeout_defaults_to_the_interval_when_that_is_shorter() -> None:
+    fast = "monitors:\n  - {name: a, type: tcp, host: h, port: 1, interval: 2s}\n"
+    assert parse_config(fast, "f.yaml", {}).monitors[0].timeout == 2.0
+    slow = "monitors:\n  - {name: a, type: tcp, host: h, port: 1, interval: 5m}\n"
+    assert parse_config(slow, "f.yaml", {}).monitors[0].timeout == 10.0
+    explicit = "monitors:\n  - {name: a, type: tcp, host: h, port: 1, interval: 2s, timeout: 5s}\n"
+    with pytest.raises(ConfigError, match=r"f.yaml:2:59: timeout \(5s\) is longer than interval"):
+        parse_config(explicit, "f.yaml", {})

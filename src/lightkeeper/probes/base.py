@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lightkeeper.clock import Clock, SystemClock
-from lightkeeper.durations import Duration, format_duration
+from lightkeeper.durations import Duration, format_duration, parse_duration
 from lightkeeper.types import ProbeResult
 
+DEFAULT_TIMEOUT = 10.0
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 
 
@@ -35,7 +36,7 @@ class MonitorBase(StrictModel):
     name: str = Field(pattern=NAME_PATTERN, description="Unique name, used in URLs and alerts.")
     type: str
     interval: Duration = Field(60.0, description="How often to check (minimum 1s).")
-    timeout: Duration = Field(10.0, description="A check that takes longer is down.")
+    timeout: Duration = Field(DEFAULT_TIMEOUT, description="A check that takes longer is down.")
     critical: bool = Field(
         False, description="When down, the whole status is unhealthy on its own."
     )
@@ -47,6 +48,20 @@ class MonitorBase(StrictModel):
     )
     description: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timeout_fits_interval(cls, data: Any) -> Any:
+        """With no explicit timeout, a monitor checked more often than every 10s times
+        out at its interval, so `interval: 1s` alone is valid."""
+        if isinstance(data, dict) and "timeout" not in data and "interval" in data:
+            try:
+                interval = parse_duration(data["interval"])
+            except ValueError:
+                return data  # the field validator reports it, at its place
+            if interval < DEFAULT_TIMEOUT:
+                return {**data, "timeout": interval}
+        return data
 
     @field_validator("interval")
     @classmethod
