@@ -224,5 +224,5 @@ def test_timeout_defaults_to_the_interval_when_that_is_shorter() -> None:
     slow = "monitors:\n  - {name: a, type: tcp, host: h, port: 1, interval: 5m}\n"
     assert parse_config(slow, "f.yaml", {}).monitors[0].timeout == 10.0
     explicit = "monitors:\n  - {name: a, type: tcp, host: h, port: 1, interval: 2s, timeout: 5s}\n"
-    with pytest.raises(ConfigError, match=r"f.yaml:2:59: timeout \(5s\) is longer than interval"):
+    with pytest.raises(ConfigError, match=r"f.yaml:2:67: timeout \(5s\) is longer than interval"):
         parse_config(explicit, "f.yaml", {})
