@@ -103,8 +103,9 @@ class Service:
         )
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self.writer.run(), "writer")
-        self._spawn(self._every(UPTIME_REFRESH, self.refresh_uptime), "uptime")
-        self._spawn(self._every(PRUNE_EVERY, self.prune), "prune")
+        # The first refresh comes soon, so a fresh start shows uptime within seconds.
+        self._spawn(self._every(UPTIME_REFRESH, self.refresh_uptime, first=5.0), "uptime")
+        self._spawn(self._every(PRUNE_EVERY, self.prune, first=60.0), "prune")
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"lightkeeper-{name}"))
@@ -120,15 +121,16 @@ class Service:
         await self.context.aclose()
         await asyncio.to_thread(self.store.close)
 
-    async def _every(self, seconds: float, job: Any) -> None:
+    async def _every(self, seconds: float, job: Any, first: float | None = None) -> None:
+        await asyncio.sleep(seconds if first is None else first)
         while True:
-            await asyncio.sleep(seconds)
             try:
                 await job()
             except Exception as exc:  # the store may be away; the next round tries again
                 log.warning(
                     "%s failed: %s", getattr(job, "__name__", "job"), self.writer.describe(exc)
                 )
+            await asyncio.sleep(seconds)
 
     # checks ---------------------------------------------------------------------------
 

@@ -39,37 +39,25 @@ def dashboard_router(auth: TokenAuth) -> APIRouter:
             return RedirectResponse("/login", status_code=303)
         return None
 
-    def filters(q: str | None, state: str | None, page: int) -> dict[str, Any]:
-        chosen = State(state) if state in {s.value for s in State} else None
-        return {"q": q or "", "state": chosen.value if chosen else "", "page": page}
+    def table_route(path: str, template: str) -> None:
+        """The whole page (/) and its live fragment (/ui/rows) take the same filters."""
 
-    @router.get("/", response_class=HTMLResponse)
-    async def index(
-        request: Request,
-        service: ServiceDep,
-        q: str | None = None,
-        state: str | None = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-    ) -> Response:
-        if (denied := await gate(request)) is not None:
-            return denied
-        return templates.TemplateResponse(
-            request, "dashboard.html", _table(service, filters(q, state, page))
-        )
+        @router.get(path, response_class=HTMLResponse, name=template)
+        async def table(
+            request: Request,
+            service: ServiceDep,
+            q: str | None = None,
+            state: str | None = None,
+            page: Annotated[int, Query(ge=1)] = 1,
+        ) -> Response:
+            if (denied := await gate(request)) is not None:
+                return denied
+            chosen = State(state) if state in {s.value for s in State} else None
+            f = {"q": q or "", "state": chosen.value if chosen else "", "page": page}
+            return templates.TemplateResponse(request, template, _table(service, f))
 
-    @router.get("/ui/rows", response_class=HTMLResponse)
-    async def rows(
-        request: Request,
-        service: ServiceDep,
-        q: str | None = None,
-        state: str | None = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-    ) -> Response:
-        if (denied := await gate(request)) is not None:
-            return denied
-        return templates.TemplateResponse(
-            request, "_rows.html", _table(service, filters(q, state, page))
-        )
+    table_route("/", "dashboard.html")
+    table_route("/ui/rows", "_rows.html")
 
     @router.get("/ui/monitors/{name}", response_class=HTMLResponse)
     async def detail(request: Request, name: str, service: ServiceDep) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from lightkeeper.service import Service
@@ -72,7 +72,7 @@ class ServiceCollector(Collector):
         yield from (up, state, latency, uptime, cert, health, store_up, queued)
         if service.scheduler:
             stats = service.scheduler.stats
-            started = GaugeMetricFamily(
+            started = CounterMetricFamily(
                 "lightkeeper_checks_started", "Checks started since this process began."
             )
             started.add_metric([], stats.started)
