@@ -109,3 +109,13 @@ def test_the_reference_example_validates() -> None:
     run = lightkeeper("config", "validate", str(ROOT / "examples/learnwithavi/lightkeeper.yaml"))
     assert run.returncode == 0, run.stderr
     assert "8 monitors" in run.stderr
+
+
+def test_up_with_an_unreachable_store_says_so_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "lk.yaml"
+    port = free_port()
+    config.write_text(f"store: {{url: 'postgresql://app:s3cret-pw@127.0.0.1:{port}/x'}}\n")
+    run = lightkeeper("up", "--config", str(config), "--port", str(free_port()))
+    assert run.returncode == 1
+    assert "cannot open the store" in run.stderr and "Connection refused" in run.stderr
+    assert "Traceback" not in run.stderr and "s3cret-pw" not in run.stderr

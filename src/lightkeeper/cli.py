@@ -123,8 +123,13 @@ def up(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         service = Service(cfg)
+        service.open()
     except ConfigError as exc:
         fail_config(exc.problems)
+    except LightkeeperError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print("  hint: check store.url and that the database is running", highlight=False)
+        raise typer.Exit(1) from None
     where = f"http://{bind_host}:{bind_port}/"
     err.print(
         f"Lightkeeper {__version__}: {len(cfg.monitors)} monitors from "

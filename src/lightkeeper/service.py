@@ -24,6 +24,7 @@ from lightkeeper.probes import build_probe
 from lightkeeper.probes.base import Probe, ProbeContext
 from lightkeeper.scheduler import TIMEOUT_GRACE, Schedulable, Scheduler
 from lightkeeper.store import ResultRow, StateRow, Store, Uptime
+from lightkeeper.store.engine import describe_store_error
 from lightkeeper.types import Health, ProbeResult, State
 from lightkeeper.writer import ResultWriter
 
@@ -75,16 +76,24 @@ class Service:
         self.started_at = self.clock.now()
         self.scheduler: Scheduler | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._opened = False
 
     # life cycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        await asyncio.to_thread(self.store.migrate)
+    def open(self) -> None:
+        """Migrate the store and load every monitor's saved state (blocking; idempotent).
+
+        `lightkeeper up` calls it before the server starts, so a store that cannot be
+        reached is one clear error instead of a failed web-server start-up.
+        """
+        if self._opened:
+            return
+        self.store.migrate()
         now = self.clock.now()
         kinds = {m.name: m.type for m in self.config.monitors}
-        ids = await asyncio.to_thread(self.store.sync_monitors, kinds, now)
-        saved = await asyncio.to_thread(self.store.load_states)
-        recent = await asyncio.to_thread(self.store.recent_latencies, now - 86400, SPARK_POINTS)
+        ids = self.store.sync_monitors(kinds, now)
+        saved = self.store.load_states()
+        recent = self.store.recent_latencies(now - 86400, SPARK_POINTS)
         for monitor in self.config.monitors:
             mid = ids[monitor.name]
             row = saved.get(mid) or StateRow(mid, State.PENDING, now, "not checked yet")
@@ -94,7 +103,12 @@ class Service:
             token = getattr(monitor, "token", None)
             if isinstance(token, str):
                 self.by_token[token] = runtime
-        await self.refresh_uptime()
+        self.uptime = self.store.uptime(now)
+        self._opened = True
+
+    async def start(self) -> None:
+        """Open the store if not yet done, then start checking, writing and refreshing."""
+        await asyncio.to_thread(self.open)
         self.scheduler = Scheduler(
             list(self.monitors.values()),
             self._run_check,
@@ -128,7 +142,7 @@ class Service:
                 await job()
             except Exception as exc:  # the store may be away; the next round tries again
                 log.warning(
-                    "%s failed: %s", getattr(job, "__name__", "job"), self.writer.describe(exc)
+                    "%s failed: %s", getattr(job, "__name__", "job"), describe_store_error(exc)
                 )
             await asyncio.sleep(seconds)
 
@@ -195,7 +209,7 @@ class Service:
         try:
             return await asyncio.to_thread(query, *args)
         except Exception as exc:
-            raise StoreError(f"the store is unavailable: {self.writer.describe(exc)}") from exc
+            raise StoreError(f"the store is unavailable: {describe_store_error(exc)}") from exc
 
     async def refresh_uptime(self) -> None:
         self.uptime = await asyncio.to_thread(self.store.uptime, self.clock.now())

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from lightkeeper.clock import Clock
-from lightkeeper.redact import redact_text
 from lightkeeper.store import ResultRow, StateRow, Store
+from lightkeeper.store.engine import describe_store_error
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +75,8 @@ class ResultWriter:
                     self._states.setdefault(monitor_id, state)
                 if self._error is None:
                     self._failing_since = self._clock.now()
-                    log.warning("store write failed, will retry: %s", self.describe(exc))
-                self._error = self.describe(exc)
+                    log.warning("store write failed, will retry: %s", describe_store_error(exc))
+                self._error = describe_store_error(exc)
                 return False
             if self._error is not None:
                 log.warning("store is back; wrote %d queued results", len(rows))
@@ -85,12 +84,6 @@ class ResultWriter:
             self._failing_since = None
             self._last_write = self._clock.now()
             return True
-
-    @staticmethod
-    def describe(exc: BaseException) -> str:
-        orig: Any = getattr(exc, "orig", None) or exc
-        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        return redact_text(first)[:300]
 
     def status(self) -> WriterStatus:
         return WriterStatus(

@@ -84,7 +84,12 @@ def migrate(engine: Engine) -> None:
         with engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
-    except Exception as exc:  # the driver's errors name the host; keep the password out
-        raise StoreError(
-            f"cannot migrate the store: {redact_text(str(exc).splitlines()[0])}"
-        ) from exc
+    except Exception as exc:
+        raise StoreError(f"cannot open the store: {describe_store_error(exc)}") from exc
+
+
+def describe_store_error(exc: BaseException) -> str:
+    """The driver's first line (not SQLAlchemy's wrapper), with any password masked."""
+    cause: Any = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return redact_text(first)[:300]
