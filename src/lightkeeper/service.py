@@ -21,7 +21,7 @@ from lightkeeper.config import LightkeeperConfig
 from lightkeeper.errors import StoreError
 from lightkeeper.health import decide, overall
 from lightkeeper.probes import build_probe
-from lightkeeper.probes.base import Probe, ProbeContext
+from lightkeeper.probes.base import Probe, ProbeContext, timed_out
 from lightkeeper.scheduler import TIMEOUT_GRACE, Schedulable, Scheduler
 from lightkeeper.store import ResultRow, StateRow, Store, Uptime
 from lightkeeper.store.engine import describe_store_error
@@ -229,9 +229,7 @@ async def check_once(probe: Probe, limit: float) -> ProbeResult:
     try:
         return await asyncio.wait_for(probe.check(), limit + TIMEOUT_GRACE)
     except TimeoutError:
-        return ProbeResult.down(
-            f"timed out after {limit:g}s", (time.perf_counter() - started) * 1000
-        )
+        return ProbeResult.down(timed_out(limit), (time.perf_counter() - started) * 1000)
     except Exception as exc:  # a probe bug: say so plainly instead of crashing the loop
         log.exception("probe raised")
         return ProbeResult.down(f"probe error: {type(exc).__name__}")
