@@ -102,28 +102,31 @@ class _TargetProtocol(asyncio.Protocol):
             self._pending = buffer[-65536:]
 
 
-async def _serve_target() -> None:
+async def _serve_target(ports: int) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_TargetProtocol, "127.0.0.1", 0, backlog=1024)
-    port = server.sockets[0].getsockname()[1]
-    sys.stdout.write(f"{port}\n")
+    servers = [
+        await loop.create_server(_TargetProtocol, "127.0.0.1", 0, backlog=1024)
+        for _ in range(ports)
+    ]
+    sys.stdout.write(" ".join(str(s.sockets[0].getsockname()[1]) for s in servers) + "\n")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
-    server.close()
+    for server in servers:
+        server.close()
     sys.stdout.write(f"served {_TargetProtocol.served}\n")
     sys.stdout.flush()
 
 
-def serve_target() -> None:
+def serve_target(ports: int) -> None:
     try:
         import uvloop  # the cheapest loop there is, when installed
 
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_serve_target())
+    asyncio.run(_serve_target(ports))
 
 
 # -- processes ------------------------------------------------------------------------
@@ -170,31 +173,32 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 20.0) -> None:
             proc.wait(10)
 
 
-def start_target(workdir: Path) -> tuple[subprocess.Popen[str], int]:
+def start_target(workdir: Path, origins: int) -> tuple[subprocess.Popen[str], list[int]]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-target"],
+        [sys.executable, __file__, "--serve-target", "--origins", str(origins)],
         stdout=subprocess.PIPE,
         stderr=(workdir / "target.log").open("w"),
         text=True,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # the port, once it listens
-    if not line.strip().isdigit():
+    ports = proc.stdout.readline().split()  # the ports, once it listens
+    if len(ports) != origins or not all(p.isdigit() for p in ports):
         stop_process(proc)
         raise SystemExit(f"the target did not start: {(workdir / 'target.log').read_text()}")
-    return proc, int(line)
+    return proc, [int(p) for p in ports]
 
 
-def write_config(workdir: Path, monitors: int, interval: float, target_port: int) -> Path:
+def write_config(workdir: Path, monitors: int, interval: float, ports: list[int]) -> Path:
     lines = [
         f"store: {{url: 'sqlite:///{workdir}/lightkeeper.db'}}",
         "auth: none",
         "monitors:",
     ]
-    url = f"http://127.0.0.1:{target_port}/m"
     every = f"interval: {interval:g}s, timeout: 5s"
     lines.extend(
-        f"  - {{name: m{i:05d}, type: http, url: '{url}/{i}', {every}}}" for i in range(monitors)
+        f"  - {{name: m{i:05d}, type: http,"
+        f" url: 'http://127.0.0.1:{ports[i % len(ports)]}/m/{i}', {every}}}"
+        for i in range(monitors)
     )
     path = workdir / "lightkeeper.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -387,8 +391,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     server: subprocess.Popen[bytes] | None = None
     report: dict[str, Any] = {}
     try:
-        target, target_port = start_target(workdir)
-        config = write_config(workdir, args.monitors, args.interval, target_port)
+        target, target_ports = start_target(workdir, args.origins)
+        config = write_config(workdir, args.monitors, args.interval, target_ports)
         port = free_port()
         version = subprocess.run(
             [LIGHTKEEPER, "version"], capture_output=True, text=True
@@ -399,10 +403,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "interval_s": args.interval,
             "warmup_s": args.warmup,
             "duration_s": args.duration,
+            "origins": args.origins,
             "workdir": str(workdir),
         }
         print(
-            f"{args.monitors} monitors at {args.interval:g}s against 127.0.0.1:{target_port};"
+            f"{args.monitors} monitors at {args.interval:g}s against 127.0.0.1:{target_ports[0]}"
+            f"{f' and {len(target_ports) - 1} more ports' if len(target_ports) > 1 else ''};"
             f" lightkeeper on :{port}; workdir {workdir}",
             flush=True,
         )
@@ -617,7 +623,8 @@ def render(report: dict[str, Any]) -> str:
         f"machine: {m['cpus']} CPUs, {m['cpu_model']}; Python {m['python']}; {m['lightkeeper']}",
         f"load average before {m['load_before']}, after {m['load_after']};"
         f" whole machine busy {report['machine_busy_cores']:.2f} cores during the window",
-        f"run: {s['monitors']} HTTP monitors at {s['interval_s']:g} s, timeout 5 s, SQLite;"
+        f"run: {s['monitors']} HTTP monitors at {s['interval_s']:g} s, timeout 5 s, SQLite,"
+        f" {s.get('origins', 1)} target origin(s);"
         f" up in {report['startup_s']} s (RSS {report['rss_after_start_mb']} MB);"
         f" warm-up {s['warmup_s']:g} s; window {report['window']['elapsed_s']} s",
         f"checks in window {report['checks']} ({report['slots_skipped']} slots skipped);"
@@ -652,6 +659,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seconds before measuring (default: interval + 10, the first round is compressed)",
     )
+    parser.add_argument(
+        "--origins",
+        type=int,
+        default=1,
+        help="target ports the monitors are spread over (default 1); many origins are like"
+        " monitoring many hosts, where keep-alive connections are rarely reused",
+    )
     parser.add_argument("--requests", type=int, default=30, help="requests per page measured")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--serve-target", action="store_true", help=argparse.SUPPRESS)
@@ -666,7 +680,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] = print) -> None:
     args = parse_args(argv)
     if args.serve_target:
-        serve_target()
+        serve_target(args.origins)
         return
     report = measure(args)
     RESULTS_DIR.mkdir(exist_ok=True)

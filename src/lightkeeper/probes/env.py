@@ -46,6 +46,8 @@ class EnvMonitor(MonitorBase):
     """
 
     type: Literal["env"]
+    # The environment does not flap: a missing variable is down at the first check.
+    failures_before_down: int = Field(1, ge=1, le=100)
     require: list[str] = Field(min_length=1)
     formats: dict[str, str] = Field(default_factory=dict)
 

@@ -6,7 +6,8 @@
   });
   function draw(id, x, series) {
     const el = document.getElementById(id);
-    if (!x.length) { el.textContent = "No data yet."; return; }
+    // uPlot stretches a lone point over years; wait for a second one.
+    if (x.length < 2) { el.textContent = "Not enough data yet."; return; }
     const opts = { width: Math.min(el.clientWidth || 900, 1100), height: 220, series: [{}].concat(series),
                    axes: [{}, { size: 60 }] };
     new uPlot(opts, [x].concat(series.map(function (s) { return data[s.key]; })), el);
