@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from lightkeeper.durations import Duration
 from lightkeeper.errors import ConfigError
+from lightkeeper.notify.channels import ChannelConfig
 from lightkeeper.probes import PROBES, MonitorConfig
 from lightkeeper.probes.base import StrictModel
 from lightkeeper.yamlpos import Located, Path, YamlSyntaxError, load_yaml
@@ -103,6 +104,9 @@ class LightkeeperConfig(StrictModel):
     health: HealthConfig = Field(default_factory=HealthConfig)
     status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
     monitors: list[MonitorConfig] = Field(default_factory=list)
+    channels: dict[str, ChannelConfig] = Field(
+        default_factory=dict, description="Where notifications go: name → Apprise URL."
+    )
 
     def monitor(self, name: str) -> Any:
         return next((m for m in self.monitors if m.name == name), None)

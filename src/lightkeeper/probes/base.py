@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -92,30 +93,55 @@ class PingBook(Protocol):
         """(last ping time, last start time, last kind: 'success' | 'fail' | '')."""
 
 
+#: HTTP connection pools per TLS setting. httpcore scans its whole pool (in quadratic
+#: time) twice per request, so one pool holding the ~30 connections of 10,000 monitors
+#: cost more CPU than the check itself; many small pools keep every scan short.
+POOL_SHARDS = 16
+
+
 @dataclass
 class ProbeContext:
     """What probes share: pooled HTTP clients, the clock, and push-monitor pings."""
 
     clock: Clock = field(default_factory=SystemClock)
     pings: PingBook | None = None
-    _clients: dict[tuple[bool, str], httpx.AsyncClient] = field(default_factory=dict)
+    _clients: dict[tuple[bool, str, int], httpx.AsyncClient] = field(default_factory=dict)
+    _tls: dict[tuple[bool, str], ssl.SSLContext] = field(default_factory=dict)
 
-    def http_client(self, verify: bool = True, ca_file: str | None = None) -> httpx.AsyncClient:
-        """One pooled client per TLS setting, reused by every HTTP-speaking probe."""
-        key = (verify, ca_file or "")
+    def http_client(
+        self, verify: bool = True, ca_file: str | None = None, caller: str = ""
+    ) -> httpx.AsyncClient:
+        """A pooled client for this TLS setting, shared by every HTTP-speaking probe.
+
+        ``caller`` (a monitor's name) picks one of :data:`POOL_SHARDS` pools, always the
+        same one, so a monitor still reuses its keep-alive connections.
+        """
+        key = (verify, ca_file or "", zlib.crc32(caller.encode()) % POOL_SHARDS)
         client = self._clients.get(key)
         if client is None:
-            # httpx 0.28 deprecates verify=<path>; an SSLContext is the supported way.
-            verify_arg: ssl.SSLContext | bool = (
-                ssl.create_default_context(cafile=ca_file) if (verify and ca_file) else verify
-            )
             client = httpx.AsyncClient(
-                verify=verify_arg,
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+                verify=self._tls_context(verify, ca_file),
+                limits=httpx.Limits(
+                    max_connections=1000, max_keepalive_connections=200 // POOL_SHARDS
+                ),
                 headers={"User-Agent": "Lightkeeper/0.1 (+uptime check)"},
             )
             self._clients[key] = client
         return client
+
+    def _tls_context(self, verify: bool, ca_file: str | None) -> ssl.SSLContext:
+        """One context per TLS setting, shared by its pools (loading CAs takes a while)."""
+        key = (verify, ca_file or "")
+        context = self._tls.get(key)
+        if context is None:
+            # httpx 0.28 deprecates verify=<path>; an SSLContext is the supported way.
+            context = (
+                ssl.create_default_context(cafile=ca_file)
+                if (verify and ca_file)
+                else httpx.create_ssl_context(verify=verify)
+            )
+            self._tls[key] = context
+        return context
 
     async def aclose(self) -> None:
         for client in self._clients.values():

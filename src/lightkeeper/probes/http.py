@@ -123,7 +123,7 @@ class HttpProbe:
     async def check(self) -> ProbeResult:
         config = self.config
         try:
-            client = self.ctx.http_client(config.verify_tls, config.ca_file)
+            client = self.ctx.http_client(config.verify_tls, config.ca_file, config.name)
         except OSError as exc:  # ssl.SSLError is an OSError too
             return ProbeResult.down(ca_file_problem(config.ca_file, exc))
         secrets = tuple(config.headers.values())

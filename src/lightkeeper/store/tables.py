@@ -88,3 +88,70 @@ api_tokens = Table(
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float),
 )
+
+# --- Decide and tell: signals, alerts, the notification outbox --------------------------
+
+# A series is one signal name with one set of labels, e.g. probe_latency_ms{monitor="api"}.
+series = Table(
+    "series",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(512), nullable=False, unique=True),  # name{k="v",…}, labels sorted
+    Column("name", String(128), nullable=False),
+    Column("labels", Text, nullable=False),  # JSON object
+)
+
+# One row per series and minute: what windowed aggregations are computed from.
+signal_minutes = Table(
+    "signal_minutes",
+    metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("minute", Float, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Column("last", Float, nullable=False),
+    Column("sketch", Text, nullable=False),  # JSON: quantile sketch bins, mergeable
+)
+
+# One row per alert (a rule and one label set), in its current state.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("rule", String(128), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | firing | resolved
+    Column("pending_since", Float),
+    Column("fired_at", Float),
+    Column("resolved_at", Float),
+    Column("last_true", Float),
+    Column("value", Float),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_alerts_state", "state"),
+)
+
+# Every notification is a row here before anything is sent.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # firing | resolved | repeat | test | digest
+    Column("dedup_key", String(128), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: structured facts for webhooks
+    Column("created_at", Float, nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("last_error", Text),
+    Column("sent_at", Float),
+    Column("lease_until", Float),
+    Index("ix_outbox_due", "status", "due_at"),
+)

@@ -1,0 +1,1 @@
+"""Telling people: channels (Apprise URLs), the persistent outbox, delivery with retries."""
