@@ -1,0 +1,1 @@
+"""Deciding: signals and their minute rollups, rule expressions, alerts, routing."""
