@@ -155,3 +155,27 @@ outbox = Table(
     Column("lease_until", Float),
     Index("ix_outbox_due", "status", "due_at"),
 )
+
+# A notification group (route + group_by values) and what its channels were last told.
+notify_groups = Table(
+    "notify_groups",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("route", Integer, nullable=False),
+    Column("state", Text, nullable=False),  # JSON: labels, alert fingerprints, notified map
+    Column("next_flush", Float),
+    Column("last_flush", Float),
+    Column("last_notify", Float),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("matchers", Text, nullable=False),  # JSON list of matcher strings
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

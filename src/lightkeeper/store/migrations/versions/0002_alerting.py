@@ -1,4 +1,4 @@
-"""Decide and tell: signal series and minute rollups, alerts, the notification outbox.
+"""Decide and tell: signal series and minute rollups, alerts, the outbox, groups, silences.
 
 Revision ID: 0002
 Revises: 0001
@@ -72,9 +72,30 @@ def upgrade() -> None:
         sa.Column("lease_until", sa.Float),
     )
     op.create_index("ix_outbox_due", "outbox", ["status", "due_at"])
+    op.create_table(
+        "notify_groups",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("route", sa.Integer, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("next_flush", sa.Float),
+        sa.Column("last_flush", sa.Float),
+        sa.Column("last_notify", sa.Float),
+    )
+    op.create_table(
+        "silences",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("matchers", sa.Text, nullable=False),
+        sa.Column("starts_at", sa.Float, nullable=False),
+        sa.Column("ends_at", sa.Float, nullable=False),
+        sa.Column("author", sa.String(128), nullable=False),
+        sa.Column("comment", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("silences")
+    op.drop_table("notify_groups")
     op.drop_index("ix_outbox_due", "outbox")
     op.drop_table("outbox")
     op.drop_index("ix_alerts_state", "alerts")
