@@ -84,7 +84,11 @@ class MaintenanceWindow(StrictModel):
       schedule: "0 2 * * SUN"
       duration: 2h
       tz: Europe/London
-    - {name: migration, matchers: ["service=~app|db"], start: "2026-12-01T02:00", end: "2026-12-01T04:00", tz: UTC}
+    - name: migration
+      matchers: ["service=~app|db"]
+      start: "2026-12-01T02:00"
+      end: "2026-12-01T04:00"
+      tz: UTC
     """
 
     name: str
@@ -127,7 +131,8 @@ class MaintenanceWindow(StrictModel):
             start = self.start if self.start.tzinfo else self.start.replace(tzinfo=zone)
             end = self.end if self.end.tzinfo else self.end.replace(tzinfo=zone)
             return start <= local < end
-        assert self.schedule is not None and self.duration is not None
+        assert self.schedule is not None
+        assert self.duration is not None
         # The last opening at or before now, in local wall-clock time: croniter walks the
         # zone's calendar, so a 02:00 window stays at 02:00 after a DST change.
         opened: datetime = croniter(self.schedule, local + timedelta(seconds=1)).get_prev(datetime)

@@ -150,7 +150,7 @@ class Router:
         changed: list[Group] = []
         finished: list[str] = []
         for group in list(self.groups.values()):
-            wait, interval, repeat = self._timing(group.route)
+            _, interval, repeat = self._timing(group.route)
             firing = [a for a in group.alerts.values() if a.state is AlertState.FIRING]
             audible = [a for a in firing if muted(a) is None]
             pending_news = any(group.notified.get(a.fingerprint) != "firing" for a in audible)

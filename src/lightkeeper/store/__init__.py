@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, Row, and_, case, delete, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from lightkeeper.store.engine import migrate, open_engine
+from lightkeeper.store.engine import dialect_insert, migrate, open_engine
 from lightkeeper.store.tables import api_tokens, monitor_state, monitors, results, rollups
 from lightkeeper.types import State
 
@@ -142,7 +141,7 @@ class Store:
                 conn.execute(self._state_upsert(), state_rows)
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return dialect_insert(self.dialect, table)
 
     def _rollup_upsert(self) -> Any:
         stmt = self._insert(rollups)

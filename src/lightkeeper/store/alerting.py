@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from lightkeeper.rules.engine import Alert, AlertState, Severity
 from lightkeeper.rules.router import Group
 from lightkeeper.rules.signals import MinuteRow
+from lightkeeper.store.engine import dialect_insert
 from lightkeeper.store.tables import alerts, notify_groups, series, signal_minutes, silences
 
 
@@ -23,11 +24,7 @@ def upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[
     """Insert or replace rows by their key columns, on SQLite and PostgreSQL alike."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table)
+    stmt = dialect_insert(conn.dialect.name, table)
     columns = [c for c in rows[0] if c not in keys]
     conn.execute(
         stmt.on_conflict_do_update(
@@ -95,7 +92,18 @@ def load_minutes(conn: Connection, since: float, names: Iterable[str]) -> list[M
         .where(series.c.name.in_(list(names)))
     )
     return [
-        MinuteRow(r.key, r.name, r.labels, r.minute, r.count, r.sum, r.min, r.max, r.last, r.sketch)
+        MinuteRow(
+            r.key,
+            r.name,
+            r.labels,
+            r.minute,
+            r._mapping["count"],
+            r.sum,
+            r.min,
+            r.max,
+            r.last,
+            r.sketch,
+        )
         for r in conn.execute(query)
     ]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -13,6 +14,11 @@ from lightkeeper.errors import ConfigError, StoreError
 from lightkeeper.redact import redact_text, redact_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT DO UPDATE, for SQLite or PostgreSQL."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def normalize_url(url: str) -> str:
