@@ -23,6 +23,9 @@ from lightkeeper.errors import ConfigError
 from lightkeeper.notify.channels import ChannelConfig
 from lightkeeper.probes import PROBES, MonitorConfig
 from lightkeeper.probes.base import StrictModel
+from lightkeeper.rules.engine import RuleConfig
+from lightkeeper.rules.mute import InhibitRule, MaintenanceWindow
+from lightkeeper.rules.router import RoutingConfig
 from lightkeeper.yamlpos import Located, Path, YamlSyntaxError, load_yaml
 
 DEFAULT_STORE_URL = "sqlite:///.lightkeeper/lightkeeper.db"
@@ -107,6 +110,10 @@ class LightkeeperConfig(StrictModel):
     channels: dict[str, ChannelConfig] = Field(
         default_factory=dict, description="Where notifications go: name → Apprise URL."
     )
+    alerts: list[RuleConfig] = Field(default_factory=list, description="Alert rules.")
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    inhibit: list[InhibitRule] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 
     def monitor(self, name: str) -> Any:
         return next((m for m in self.monitors if m.name == name), None)
@@ -213,6 +220,7 @@ def _cross_checks(config: LightkeeperConfig, located: Located, filename: str) ->
                     f" {tokens[token]!r}\n  hint: give every push monitor its own token"
                 )
             tokens[token] = monitor.name
+    problems += _alerting_checks(config, located, filename)
     if config.status_page.monitors:
         for index, name in enumerate(config.status_page.monitors):
             if name not in seen:
@@ -220,6 +228,28 @@ def _cross_checks(config: LightkeeperConfig, located: Located, filename: str) ->
                 problems.append(
                     f"{filename}:{at.line}:{at.column}: status_page lists unknown monitor {name!r}"
                     + _did_you_mean(name, list(seen))
+                )
+    return problems
+
+
+def _alerting_checks(config: LightkeeperConfig, located: Located, filename: str) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, rule in enumerate(config.alerts):
+        if rule.name in seen:
+            at = located.mark(("alerts", index, "name"))
+            problems.append(
+                f"{filename}:{at.line}:{at.column}: duplicate alert rule name {rule.name!r}"
+                "\n  hint: every rule needs a unique name"
+            )
+        seen.setdefault(rule.name, index)
+    for index, route in enumerate(config.routing.routes):
+        for position, channel in enumerate(route.channels):
+            if channel not in config.channels:
+                at = located.mark(("routing", "routes", index, "channels", position))
+                problems.append(
+                    f"{filename}:{at.line}:{at.column}: route sends to unknown channel {channel!r}"
+                    + _did_you_mean(channel, list(config.channels))
                 )
     return problems
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from sqlalchemy import Connection
 
 from lightkeeper.clock import Clock
 from lightkeeper.store import ResultRow, StateRow, Store
@@ -31,8 +34,17 @@ class WriterStatus:
 
 
 class ResultWriter:
-    def __init__(self, store: Store, clock: Clock, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        interval: float = 1.0,
+        also: Callable[[Connection], None] | None = None,
+        after: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._store = store
+        self._also = also  # more to write in each batch's transaction (signal minutes)
+        self._after = after  # what runs after each successful write (rule evaluation)
         self._clock = clock
         self._interval = interval
         self._rows: list[ResultRow] = []
@@ -59,16 +71,23 @@ class ResultWriter:
             await asyncio.sleep(backoff)
             ok = await self.flush()
             backoff = self._interval if ok else min(max(backoff * 2, 1.0), 15.0)
+            if ok and self._after is not None:
+                try:
+                    await self._after()
+                except Exception as exc:  # the store may have gone between the two
+                    log.warning("after the write: %s", describe_store_error(exc))
 
     async def flush(self) -> bool:
         """Write what is queued; False (and everything kept) if the store failed."""
         async with self._lock:
-            if not self._rows and not self._states:
+            if not self._rows and not self._states and self._also is None:
                 return True
             rows, states = self._rows, self._states
             self._rows, self._states = [], {}
             try:
-                await asyncio.to_thread(self._store.write_batch, rows, list(states.values()))
+                await asyncio.to_thread(
+                    self._store.write_batch, rows, list(states.values()), self._also
+                )
             except Exception as exc:  # any driver error: keep the data, report, retry
                 self._rows = rows + self._rows
                 for monitor_id, state in states.items():

@@ -11,11 +11,23 @@ import json
 import math
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, case, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from lightkeeper.store.engine import dialect_insert, migrate, open_engine
 from lightkeeper.store.tables import api_tokens, monitor_state, monitors, results, rollups
@@ -116,10 +128,20 @@ class Store:
 
     # writing --------------------------------------------------------------------------
 
-    def write_batch(self, rows: Sequence[ResultRow], states: Iterable[StateRow]) -> None:
-        """Results, their rollups and the new states in one transaction: all or nothing."""
+    def write_batch(
+        self,
+        rows: Sequence[ResultRow],
+        states: Iterable[StateRow],
+        also: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """Results, their rollups and the new states in one transaction: all or nothing.
+
+        ``also`` writes more in the same transaction (the signal minutes the results fed).
+        """
         state_rows = [_state_dict(s) for s in states]
         with self.engine.begin() as conn:
+            if also is not None:
+                also(conn)
             if rows:
                 conn.execute(
                     insert(results),
