@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def lightkeeper(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LIGHTKEEPER, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+    env = {**os.environ, "COLUMNS": "200"}  # Rich wraps tables at 80 columns without a TTY
+    return subprocess.run(
+        [LIGHTKEEPER, *args], capture_output=True, text=True, timeout=60, cwd=cwd, env=env
+    )
 
 
 def write(tmp_path: Path, body: str) -> Path:
@@ -119,3 +123,44 @@ def test_up_with_an_unreachable_store_says_so_without_a_traceback(tmp_path: Path
     assert run.returncode == 1
     assert "cannot open the store" in run.stderr and "Connection refused" in run.stderr
     assert "Traceback" not in run.stderr and "s3cret-pw" not in run.stderr
+
+
+def test_alerts_and_silences_through_a_running_server(
+    tmp_path: Path, target: Target, server_factory: Callable[[str], Server]
+) -> None:
+    server = server_factory(
+        f"store: {{url: 'sqlite:///{tmp_path}/s.db'}}\n"
+        "scheduler: {write_interval: 200ms}\n"
+        f"monitors:\n  - {{name: web, type: http, url: '{target.url}', interval: 1s,"
+        " failures_before_down: 1}\n"
+        "alerts:\n  - {name: web-down, severity: critical, expr: 'monitor_down == 1'}\n"
+    )
+    server.start()
+    assert lightkeeper("alerts", "--url", server.url).returncode == 0
+    target.mode = "fail"
+    wait_for(lambda: server.get("/api/v1/alerts").json()["total"] == 1)
+    listed = lightkeeper("alerts", "--url", server.url)
+    assert listed.returncode == 1 and "web-down" in listed.stdout
+    made = lightkeeper(
+        "silence",
+        "add",
+        "alertname=web-down",
+        "--for",
+        "2h",
+        "--author",
+        "ana",
+        "--comment",
+        "known",
+        "--url",
+        server.url,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "silence #1 until" in made.stderr
+    listed = json.loads(lightkeeper("alerts", "--url", server.url, "--json").stdout)
+    assert listed["items"][0]["muted"].startswith("silenced by #1")
+    assert "alertname=web-down" in lightkeeper("silence", "list", "--url", server.url).stdout
+    assert lightkeeper("silence", "expire", "1", "--url", server.url).returncode == 0
+    again = lightkeeper("silence", "expire", "1", "--url", server.url)
+    assert again.returncode == 3 and "no active silence #1" in again.stderr
+    bad = lightkeeper("silence", "add", "nope", "--comment", "x", "--url", server.url)
+    assert bad.returncode == 3 and "is not a matcher" in bad.stderr

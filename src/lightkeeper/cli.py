@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +31,8 @@ from lightkeeper.errors import ConfigError, LightkeeperError
 from lightkeeper.health import overall
 from lightkeeper.probes import build_probe
 from lightkeeper.probes.base import ProbeContext
-from lightkeeper.redact import redact_text
+from lightkeeper.remote import DEFAULT_URL, TokenOption, UrlOption, call
+from lightkeeper.rules.commands import alerts, silence_app
 from lightkeeper.service import check_once
 from lightkeeper.types import Health, ProbeResult
 
@@ -53,6 +53,12 @@ config_app = typer.Typer(
 token_app = typer.Typer(help="API and dashboard tokens (stored hashed).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
+app.add_typer(silence_app, name="silence")
+app.command("alerts")(alerts)
+notify_app = typer.Typer(
+    help="Notification channels: send a test message, list them.", no_args_is_help=True
+)
+app.add_typer(notify_app, name="notify")
 
 out = Console()
 err = Console(stderr=True)
@@ -223,32 +229,12 @@ async def _check_all(cfg: LightkeeperConfig) -> list[tuple[Any, ProbeResult | No
 
 @app.command()
 def status(
-    url: Annotated[
-        str, typer.Option(help="A running server's base URL.")
-    ] = "http://127.0.0.1:8080",
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="LIGHTKEEPER_TOKEN", help="API token (or $LIGHTKEEPER_TOKEN)."),
-    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the server's JSON.")] = False,
 ) -> None:
     """Ask a running server for the overall status; exit code as for `check`."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.get(f"{url.rstrip('/')}/api/v1/status", headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        err.print(
-            f"cannot reach {url}: {redact_text(str(exc))}"
-            "\n  hint: is `lightkeeper up` running there?"
-        )
-        raise typer.Exit(EXIT_USAGE) from None
-    if response.status_code == 401:
-        err.print("the server wants a token: pass --token or set LIGHTKEEPER_TOKEN")
-        raise typer.Exit(EXIT_USAGE)
-    if response.status_code not in (200, 503):
-        err.print(f"unexpected answer from {url}: HTTP {response.status_code}")
-        raise typer.Exit(EXIT_USAGE)
-    body = response.json()
+    body = call(url, token, "GET", "/api/v1/status", ok=(200, 503)).json()
     if as_json:
         out.print_json(json.dumps(body))
     else:
@@ -347,6 +333,64 @@ def token_revoke(
         err.print(f"no token named {name!r}")
         raise typer.Exit(EXIT_USAGE)
     err.print(f"token {name!r} revoked")
+
+
+@notify_app.command("test")
+def notify_test(
+    channel: Annotated[str, typer.Argument(help="A channel name under channels:.")],
+    config: ConfigOption = None,
+) -> None:
+    """Send a test message through the outbox now: exit 0 sent, 1 failed, 3 unknown channel."""
+    from lightkeeper.clock import SystemClock
+    from lightkeeper.notify.outbox import Outbox
+
+    cfg = load(config)
+    if channel not in cfg.channels:
+        known = ", ".join(sorted(cfg.channels))
+        err.print(
+            f"unknown channel {channel!r}; "
+            + (f"configured channels: {known}" if known else "no channels are configured")
+            + "\n  hint: channels are named under channels: in the config",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    store = _store(config)
+    outbox = Outbox(store, cfg.channels, SystemClock())
+    try:
+        outcome = asyncio.run(outbox.send_test(channel))
+    finally:
+        outbox.close()
+        store.close()
+    target = cfg.channels[channel].target()
+    if outcome.status == "sent":
+        sys.stdout.write(f"sent to {channel} ({target})\n")
+        return
+    sys.stderr.write(f"not sent to {channel} ({target}): {outcome.error}\n")
+    raise typer.Exit(1)
+
+
+@notify_app.command("list")
+def notify_list(config: ConfigOption = None) -> None:
+    """List channels (targets without secrets) with their pending and failed messages."""
+    from lightkeeper.clock import SystemClock
+    from lightkeeper.notify.outbox import Outbox
+
+    cfg = load(config)
+    store = _store(config)
+    try:
+        counts = Outbox(store, cfg.channels, SystemClock()).counts()
+    finally:
+        store.close()
+    table = Table("channel", "target", "pending", "failed")
+    for name in sorted(set(cfg.channels) | set(counts.channels)):
+        c = counts.channels.get(name)
+        channel = cfg.channels.get(name)
+        target = channel.target() if channel else "(no longer configured)"
+        table.add_row(name, target, str(c.pending if c else 0), str(c.failed if c else 0))
+    out.print(table)
+    if counts.oldest_pending_age is not None:
+        err.print(f"oldest pending message: {counts.oldest_pending_age:.0f}s old")
 
 
 @app.command()

@@ -71,7 +71,8 @@ class Renderer:
         )
         if status == "resolved" and alert.fired_at and alert.resolved_at:
             out.append(
-                f"  since {_when(alert.fired_at)}, resolved after {humanize(alert.resolved_at - alert.fired_at)}"
+                f"  since {_when(alert.fired_at)},"
+                f" resolved after {humanize(alert.resolved_at - alert.fired_at)}"
             )
         else:
             out.append(f"  since {_when(alert.fired_at)}")

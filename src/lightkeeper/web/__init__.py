@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from lightkeeper import __version__
 from lightkeeper.errors import StoreError
 from lightkeeper.service import Service
+from lightkeeper.web.alerts_api import alerts_router
 from lightkeeper.web.api import api_router, public
 from lightkeeper.web.auth import TokenAuth
 from lightkeeper.web.dashboard import dashboard_router
@@ -46,6 +47,7 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.state.auth = auth
 
     app.include_router(api_router(auth.require))
+    app.include_router(alerts_router(auth.require))
     app.include_router(public)
     app.include_router(dashboard_router(auth))
     app.mount(
