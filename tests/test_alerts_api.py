@@ -51,7 +51,7 @@ async def until_firing(client: httpx.AsyncClient) -> list[dict[str, object]]:
 async def test_alerts_and_silences(
     running: tuple[Service, httpx.AsyncClient], target: Target
 ) -> None:
-    service, client = running
+    _, client = running
     assert (await client.get("/api/v1/alerts")).json()["items"] == []
     target.mode = "fail"
     [alert] = await until_firing(client)
