@@ -73,6 +73,9 @@ class RetentionConfig(StrictModel):
     results: Duration = Field(7 * 86400.0, description="Raw check results are kept this long.")
     hourly: Duration = Field(35 * 86400.0, description="Hourly rollups (24 h uptime, charts).")
     daily: Duration = Field(400 * 86400.0, description="Daily rollups (7 d / 30 d uptime).")
+    notifications: Duration = Field(
+        30 * 86400.0, description="Sent and failed notifications are kept this long."
+    )
 
 
 class HealthConfig(StrictModel):

@@ -258,6 +258,8 @@ class Service:
         )
         if removed:
             log.info("pruned %d results older than the retention", removed)
+        if self.outbox is not None:
+            await asyncio.to_thread(self.outbox.prune, self.clock.now(), r.notifications)
 
 
 async def check_once(probe: Probe, limit: float) -> ProbeResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import Field
 
 from lightkeeper.probes.base import StrictModel
-from lightkeeper.redact import redact_url
 
 
 class ChannelConfig(StrictModel):
@@ -21,4 +20,8 @@ class ChannelConfig(StrictModel):
     description: str = ""
 
     def target(self) -> str:
-        return redact_url(self.url)
+        """The URL without its secrets (Apprise knows which parts of each service's are)."""
+        # Imported here: Apprise costs a seventh of a second that config loading never needs.
+        from lightkeeper.notify.sender import describe_target
+
+        return describe_target(self.url)

@@ -16,10 +16,12 @@ from lightkeeper import __version__
 from lightkeeper.errors import StoreError
 from lightkeeper.service import Service
 from lightkeeper.web.alerts_api import alerts_router
+from lightkeeper.web.alerts_ui import alerts_ui_router
 from lightkeeper.web.api import api_router, public
 from lightkeeper.web.auth import TokenAuth
 from lightkeeper.web.dashboard import dashboard_router
 from lightkeeper.web.metrics import ServiceCollector
+from lightkeeper.web.runbooks import runbooks_router
 
 
 def create_app(service: Service, manage: bool = True) -> FastAPI:
@@ -50,6 +52,8 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.include_router(alerts_router(auth.require))
     app.include_router(public)
     app.include_router(dashboard_router(auth))
+    app.include_router(alerts_ui_router(auth))
+    app.include_router(runbooks_router(auth))
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
