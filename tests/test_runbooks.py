@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lightkeeper.config import parse_config
+from lightkeeper.config import load_config, parse_config
 from lightkeeper.rules.engine import Alert, AlertState
 from lightkeeper.rules.messages import Renderer
 from lightkeeper.service import Service
@@ -83,7 +83,11 @@ async def test_the_example_alerts_link_to_runbooks_that_exist(client: Client) ->
     }
     assert {runbook_name(ref) for ref in linked.values()} == set(SEED)
 
-    _, http = client(EXAMPLE.read_text())
+    # The file's `runbooks: ../../runbooks` is relative to the file; load_config resolves it.
+    assert load_config(EXAMPLE, env={}).runbooks == str(RUNBOOKS)
+    _, http = client(
+        EXAMPLE.read_text().replace("runbooks: ../../runbooks", f"runbooks: {RUNBOOKS}")
+    )
     renderer = Renderer("http://lk.example")
     for rule, ref in linked.items():
         alert = Alert("f", rule, config.alerts[0].severity, {}, {"runbook": ref}, AlertState.FIRING)

@@ -114,6 +114,9 @@ class LightkeeperConfig(StrictModel):
         default_factory=dict, description="Where notifications go: name → Apprise URL."
     )
     alerts: list[RuleConfig] = Field(default_factory=list, description="Alert rules.")
+    runbooks: str | None = Field(
+        None, description="Directory of Markdown runbooks, relative to this file."
+    )
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     inhibit: list[InhibitRule] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
@@ -165,7 +168,13 @@ def load_config(
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{file}: cannot read: {exc}"]) from None
-    return parse_config(text, str(file), env)
+    config = parse_config(text, str(file), env)
+    if config.runbooks is not None:
+        # Relative to the file, not to wherever `lightkeeper up` happens to be started.
+        config = config.model_copy(
+            update={"runbooks": str((file.parent / config.runbooks).resolve())}
+        )
+    return config
 
 
 def parse_config(

@@ -22,16 +22,22 @@ def _when(ts: float | None) -> str:
     return "?" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
+def runbook_name(ref: str) -> str | None:
+    """The runbook a ``runbook`` annotation names (``runbooks/site-down.md`` → ``site-down``);
+    None for a URL elsewhere or an empty one."""
+    if not ref or ref.startswith(("http://", "https://")):
+        return None
+    return ref.removeprefix("/").removeprefix("runbooks/").removesuffix(".md")
+
+
 class Renderer:
     def __init__(self, public_url: str) -> None:
         self.base = public_url.rstrip("/")
 
     def runbook(self, alert: Alert) -> str:
         ref = alert.annotations.get("runbook", "")
-        if not ref or ref.startswith(("http://", "https://")):
-            return ref
-        name = ref.removeprefix("runbooks/").removesuffix(".md")
-        return f"{self.base}/runbooks/{name}"
+        name = runbook_name(ref)
+        return ref if name is None else f"{self.base}/runbooks/{name}"
 
     def dashboard(self, alert: Alert) -> str:
         monitor = alert.labels.get("monitor")

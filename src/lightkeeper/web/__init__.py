@@ -53,7 +53,8 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.include_router(public)
     app.include_router(dashboard_router(auth))
     app.include_router(alerts_ui_router(auth))
-    app.include_router(runbooks_router(auth))
+    runbooks = service.config.runbooks
+    app.include_router(runbooks_router(auth, Path(runbooks) if runbooks else None))
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )

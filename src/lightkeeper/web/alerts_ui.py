@@ -14,7 +14,7 @@ from lightkeeper.rules.messages import Renderer
 from lightkeeper.rules.mute import Silence, matches_all, parse_matcher
 from lightkeeper.service import Service
 from lightkeeper.web.api import ServiceDep
-from lightkeeper.web.auth import TokenAuth
+from lightkeeper.web.auth import TokenAuth, page_gate
 from lightkeeper.web.dashboard import templates
 
 # Worst first: what pages people now, then what is about to.
@@ -24,19 +24,6 @@ SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 IMPLIED = ("alertname", "severity")
 # The messages' own link logic, with a site-relative base: the page links where they do.
 LINKS = Renderer("")
-
-
-async def gate(auth: TokenAuth, request: Request) -> Response | None:
-    """For pages: None when the request may pass, else where to send it (the login page).
-
-    The dashboard's rule, shared by the pages outside it: htmx requests get a 401 with an
-    ``HX-Redirect`` so a live fragment does not swap the login page into itself.
-    """
-    if auth.enabled and await auth.identify(request) is None:
-        if request.headers.get("hx-request"):
-            return Response(status_code=401, headers={"HX-Redirect": "/login"})
-        return RedirectResponse("/login", status_code=303)
-    return None
 
 
 def utc(ts: float | None) -> str:
@@ -171,7 +158,7 @@ def alerts_ui_router(auth: TokenAuth) -> APIRouter:
 
     @router.get("/ui/alerts", response_class=HTMLResponse)
     async def alerts(request: Request, service: ServiceDep, matchers: str = "") -> Response:
-        if (denied := await gate(auth, request)) is not None:
+        if (denied := await page_gate(auth, request)) is not None:
             return denied
         author = await auth.identify(request) if auth.enabled else None
         form = {"matchers": matchers, "duration": "1h", "author": author or "", "comment": ""}
@@ -186,7 +173,7 @@ def alerts_ui_router(auth: TokenAuth) -> APIRouter:
         author: Annotated[str, Form(max_length=200)] = "",
         comment: Annotated[str, Form(max_length=2000)] = "",
     ) -> Response:
-        if (denied := await gate(auth, request)) is not None:
+        if (denied := await page_gate(auth, request)) is not None:
             return denied
         form = {"matchers": matchers, "duration": duration, "author": author, "comment": comment}
         wanted = split_matchers(matchers)
@@ -216,7 +203,7 @@ def alerts_ui_router(auth: TokenAuth) -> APIRouter:
 
     @router.post("/ui/silences/{silence_id}/expire")
     async def expire_silence(request: Request, service: ServiceDep, silence_id: int) -> Response:
-        if (denied := await gate(auth, request)) is not None:
+        if (denied := await page_gate(auth, request)) is not None:
             return denied
         if not await service.read(service.alerting.expire_silence, silence_id):
             raise HTTPException(404, f"no active silence #{silence_id}")

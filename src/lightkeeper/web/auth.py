@@ -12,6 +12,7 @@ import asyncio
 import time
 
 from fastapi import HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
 
 from lightkeeper.store import Store, hash_token
 
@@ -62,4 +63,17 @@ def _bearer(request: Request) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    return None
+
+
+async def page_gate(auth: TokenAuth, request: Request) -> Response | None:
+    """For pages: None when the request may pass, else where to send it (the login page).
+
+    The dashboard's rule, shared by the pages outside it: htmx requests get a 401 with an
+    ``HX-Redirect`` so a live fragment does not swap the login page into itself.
+    """
+    if auth.enabled and await auth.identify(request) is None:
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse("/login", status_code=303)
     return None

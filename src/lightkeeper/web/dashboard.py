@@ -14,7 +14,7 @@ from lightkeeper.durations import humanize
 from lightkeeper.store import HOUR
 from lightkeeper.types import State
 from lightkeeper.web.api import ServiceDep
-from lightkeeper.web.auth import COOKIE, TokenAuth
+from lightkeeper.web.auth import COOKIE, TokenAuth, page_gate
 from lightkeeper.web.views import counts, monitor_view, select_monitors, sparkline
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -33,11 +33,7 @@ def dashboard_router(auth: TokenAuth) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def gate(request: Request) -> Response | None:
-        if auth.enabled and await auth.identify(request) is None:
-            if request.headers.get("hx-request"):
-                return Response(status_code=401, headers={"HX-Redirect": "/login"})
-            return RedirectResponse("/login", status_code=303)
-        return None
+        return await page_gate(auth, request)
 
     def table_route(path: str, template: str) -> None:
         """The whole page (/) and its live fragment (/ui/rows) take the same filters."""

@@ -19,10 +19,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markdown_it import MarkdownIt
 
+from lightkeeper.rules.messages import runbook_name
 from lightkeeper.service import Service
-from lightkeeper.web.alerts_ui import gate
 from lightkeeper.web.api import ServiceDep
-from lightkeeper.web.auth import TokenAuth
+from lightkeeper.web.auth import TokenAuth, page_gate
 from lightkeeper.web.dashboard import templates
 
 ENV = "LIGHTKEEPER_RUNBOOKS"
@@ -45,14 +45,6 @@ def runbooks_dir(env: Mapping[str, str] | None = None, cwd: Path | None = None) 
     if (checkout / "pyproject.toml").is_file() and (checkout / "runbooks").is_dir():
         return checkout / "runbooks"
     return local
-
-
-def runbook_name(ref: str) -> str | None:
-    """The runbook a ``runbook`` annotation names (``runbooks/site-down.md`` → ``site-down``);
-    None for a URL elsewhere or an empty one."""
-    if not ref or ref.startswith(("http://", "https://")):
-        return None
-    return ref.removeprefix("/").removeprefix("runbooks/").removesuffix(".md")
 
 
 @dataclass(frozen=True)
@@ -111,7 +103,7 @@ def runbooks_router(auth: TokenAuth, directory: Path | None = None) -> APIRouter
 
     @router.get("/runbooks", response_class=HTMLResponse)
     async def index(request: Request, service: ServiceDep) -> Response:
-        if (denied := await gate(auth, request)) is not None:
+        if (denied := await page_gate(auth, request)) is not None:
             return denied
         runbooks = books.all()
         links = linked_from(service)
@@ -127,7 +119,7 @@ def runbooks_router(auth: TokenAuth, directory: Path | None = None) -> APIRouter
 
     @router.get("/runbooks/{name}", response_class=HTMLResponse)
     async def show(request: Request, service: ServiceDep, name: str) -> Response:
-        if (denied := await gate(auth, request)) is not None:
+        if (denied := await page_gate(auth, request)) is not None:
             return denied
         runbook = books.find(name)
         if runbook is None:
