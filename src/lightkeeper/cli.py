@@ -394,6 +394,28 @@ def notify_list(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def digest(
+    config: ConfigOption = None,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Print it without sending (the server sends it at digest.at).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print its facts as JSON.")] = False,
+) -> None:
+    """Print the daily digest of the last 24 hours, from the store."""
+    from lightkeeper.rules.digest import build
+
+    store = _store(config)
+    try:
+        found = build(load(config), store, time.time())
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps(found.payload))
+    else:
+        sys.stdout.write(f"{found.title}\n\n{found.body}\n")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     sys.stdout.write(f"lightkeeper {__version__}\n")

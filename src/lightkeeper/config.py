@@ -23,6 +23,7 @@ from lightkeeper.errors import ConfigError
 from lightkeeper.notify.channels import ChannelConfig
 from lightkeeper.probes import PROBES, MonitorConfig
 from lightkeeper.probes.base import StrictModel
+from lightkeeper.rules.digest import DigestConfig
 from lightkeeper.rules.engine import RuleConfig
 from lightkeeper.rules.mute import InhibitRule, MaintenanceWindow
 from lightkeeper.rules.router import RoutingConfig
@@ -114,6 +115,7 @@ class LightkeeperConfig(StrictModel):
         default_factory=dict, description="Where notifications go: name → Apprise URL."
     )
     alerts: list[RuleConfig] = Field(default_factory=list, description="Alert rules.")
+    digest: DigestConfig = Field(default_factory=DigestConfig)
     runbooks: str | None = Field(
         None, description="Directory of Markdown runbooks, relative to this file."
     )
@@ -255,6 +257,13 @@ def _alerting_checks(config: LightkeeperConfig, located: Located, filename: str)
                 "\n  hint: every rule needs a unique name"
             )
         seen.setdefault(rule.name, index)
+    for position, channel in enumerate(config.digest.channels):
+        if channel not in config.channels:
+            at = located.mark(("digest", "channels", position))
+            problems.append(
+                f"{filename}:{at.line}:{at.column}: digest sends to unknown channel {channel!r}"
+                + _did_you_mean(channel, list(config.channels))
+            )
     for index, route in enumerate(config.routing.routes):
         for position, channel in enumerate(route.channels):
             if channel not in config.channels:

@@ -25,6 +25,7 @@ from lightkeeper.notify.outbox import Outbox
 from lightkeeper.probes import build_probe
 from lightkeeper.probes.base import Probe, ProbeContext, timed_out
 from lightkeeper.rules.alerting import Alerting
+from lightkeeper.rules.digest import build as build_digest
 from lightkeeper.scheduler import TIMEOUT_GRACE, Schedulable, Scheduler
 from lightkeeper.store import ResultRow, StateRow, Store, Uptime
 from lightkeeper.store.engine import describe_store_error
@@ -139,6 +140,8 @@ class Service:
         self._spawn(self.writer.run(), "writer")
         if self.outbox is not None:
             self._spawn(self.outbox.run(), "outbox")
+            if self.config.digest.channels:
+                self._spawn(self._digest_loop(), "digest")
         # The first refresh comes soon, so a fresh start shows uptime within seconds.
         self._spawn(self._every(UPTIME_REFRESH, self.refresh_uptime, first=5.0), "uptime")
         self._spawn(self._every(PRUNE_EVERY, self.prune, first=60.0), "prune")
@@ -201,6 +204,31 @@ class Service:
             record("probe_latency_ms", labels, result.latency_ms, now)
         for name, value in result.metrics.items():
             record(name, labels, float(value), now)
+
+    # the daily digest -----------------------------------------------------------------
+
+    async def _digest_loop(self) -> None:
+        while True:
+            now = self.clock.now()
+            due = self.config.digest.next_run(now)
+            await asyncio.sleep(due - now)
+            try:
+                await asyncio.to_thread(self.send_digest, due)
+            except Exception as exc:  # the store may be away: tomorrow's will go
+                log.warning("daily digest not written: %s", describe_store_error(exc))
+
+    def send_digest(self, at: float) -> bool:
+        """Write the digest for the day of ``at`` to the outbox, unless it already is."""
+        assert self.outbox is not None
+        cfg = self.config.digest
+        key = f"digest-{cfg.date_of(at)}"
+        digest = build_digest(self.config, self.store, at)
+        with self.store.engine.begin() as conn:
+            if self.outbox.has_key(conn, key):
+                return False
+            self.outbox.add(conn, digest.notifications(cfg.channels, cfg.date_of(at)), at)
+        self.outbox.wake()
+        return True
 
     # push monitors (PingBook) ---------------------------------------------------------
 

@@ -156,6 +156,13 @@ class Outbox:
         )
         return [int(r.id) for r in result]
 
+    def has_key(self, conn: sa.Connection, dedup_key: str) -> bool:
+        """Whether a notification with this key was ever written (e.g. today's digest)."""
+        found = conn.execute(
+            select(outbox.c.id).where(outbox.c.dedup_key == fit_key(dedup_key)).limit(1)
+        )
+        return found.first() is not None
+
     def enqueue(self, notifications: Iterable[Notification], now: float | None = None) -> list[int]:
         """Insert rows in a transaction of their own; return their ids."""
         at = self.clock.now() if now is None else now

@@ -262,6 +262,29 @@ class Store:
                     out[r.monitor_id][window] = Uptime(ratio, checks)
         return dict(out)
 
+    def monitor_ids(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {r.name: r.id for r in conn.execute(select(monitors.c.name, monitors.c.id))}
+
+    def latency(self, since: float) -> dict[int, tuple[float, float]]:
+        """Average and worst latency per monitor since ``since``, from hourly rollups."""
+        query = (
+            select(
+                rollups.c.monitor_id,
+                func.sum(rollups.c.latency_sum).label("total"),
+                func.sum(rollups.c.latency_count).label("n"),
+                func.max(rollups.c.latency_max).label("worst"),
+            )
+            .where(rollups.c.period == HOUR, rollups.c.bucket >= math.floor(since / HOUR) * HOUR)
+            .group_by(rollups.c.monitor_id)
+        )
+        with self.engine.connect() as conn:
+            return {
+                r.monitor_id: (float(r.total) / int(r.n), float(r.worst))
+                for r in conn.execute(query)
+                if r.n
+            }
+
     def rollup_series(self, monitor_id: int, period: int, since: float) -> list[Row[Any]]:
         query = (
             select(rollups)

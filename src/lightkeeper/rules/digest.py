@@ -1,0 +1,166 @@
+"""The daily digest (the seed's Info tier): one message per channel at a set local time.
+
+It sums up the last day: alerts fired and resolved, incidents with their time to
+resolve, uptime per monitor, the slowest checks and the other signals present. It is
+written to the outbox with the key ``digest-<date>``, so a restart on the same day never
+sends it twice. ``lightkeeper digest --preview`` prints it from the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from sqlalchemy import func, select
+
+from lightkeeper.durations import humanize
+from lightkeeper.notify.message import Notification
+from lightkeeper.probes.base import StrictModel
+from lightkeeper.store import Store
+from lightkeeper.store import alerting as db
+from lightkeeper.store.tables import series
+
+if TYPE_CHECKING:
+    from lightkeeper.config import LightkeeperConfig
+
+DAY = 86400.0
+
+
+class DigestConfig(StrictModel):
+    """Example (YAML)::
+
+    digest: {at: "09:00", tz: Europe/London, channels: [slack]}
+    """
+
+    at: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time, HH:MM.")
+    tz: str = "UTC"
+    channels: list[str] = Field(default_factory=list, description="Empty: no digest is sent.")
+    slowest: int = Field(5, ge=0, le=50, description="How many of the slowest monitors to list.")
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Europe/London"
+            ) from None
+        return value
+
+    def next_run(self, now: float) -> float:
+        """The next moment the local clock reads ``at`` (after a DST change too)."""
+        zone = ZoneInfo(self.tz)
+        hour, minute = (int(p) for p in self.at.split(":"))
+        local = datetime.fromtimestamp(now, zone)
+        candidate = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        while candidate.timestamp() <= now:
+            # Step by calendar day in local time, then re-attach the zone's offset that day.
+            day = candidate.date() + timedelta(days=1)
+            candidate = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+        return candidate.timestamp()
+
+    def date_of(self, now: float) -> str:
+        return datetime.fromtimestamp(now, ZoneInfo(self.tz)).date().isoformat()
+
+
+@dataclass(frozen=True)
+class Digest:
+    title: str
+    body: str
+    payload: dict[str, Any]
+
+    def notifications(self, channels: list[str], date: str) -> list[Notification]:
+        return [
+            Notification(channel, "digest", f"digest-{date}", self.title, self.body, self.payload)
+            for channel in channels
+        ]
+
+
+def _pct(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio * 100:.2f}%"
+
+
+def build(
+    config: LightkeeperConfig,
+    store: Store,
+    now: float,
+    incidents: Callable[[float, float], dict[str, Any]] | None = None,
+) -> Digest:
+    """The digest of the 24 hours before ``now``, from the store alone."""
+    since = now - DAY
+    ids = store.monitor_ids()
+    names = [m.name for m in config.monitors if m.name in ids]
+    uptime = store.uptime(now, [ids[n] for n in names])
+    latency = store.latency(since)
+    with store.engine.connect() as conn:
+        alerts = [
+            a
+            for a in db.load_alerts(conn, active_only=False)
+            if (a.fired_at or 0) >= since or ((a.resolved_at or 0) >= since and a.fired_at)
+        ]
+        signals = {
+            r.name: int(r.n)
+            for r in conn.execute(
+                select(series.c.name, func.count().label("n")).group_by(series.c.name)
+            )
+        }
+    fired = [a for a in alerts if a.fired_at and a.fired_at >= since]
+    resolved = [a for a in alerts if a.resolved_at and a.resolved_at >= since and a.fired_at]
+    day = time.strftime("%Y-%m-%d", time.gmtime(now))
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now))
+    lines = [f"Lightkeeper daily digest — the 24 hours to {until}", ""]
+    lines.append(f"Alerts: {len(fired)} fired, {len(resolved)} resolved")
+    for a in sorted(fired, key=lambda a: a.fired_at or 0):
+        took = (
+            f", resolved after {humanize(a.resolved_at - a.fired_at)}"
+            if a.resolved_at and a.fired_at and a.resolved_at >= a.fired_at
+            else ", still firing"
+            if a.state.value == "firing"
+            else ""
+        )
+        where = ", ".join(
+            f"{k}={v}" for k, v in sorted(a.labels.items()) if k not in ("alertname", "severity")
+        )
+        lines.append(f"  - {a.rule} ({a.severity.value}) {where}{took}")
+    incident_facts = incidents(since, now) if incidents else None
+    if incident_facts is not None:
+        lines += ["", f"Incidents: {incident_facts.get('summary', '')}"]
+    lines += ["", "Uptime, 24 h:"]
+    rows = []
+    for name in names:
+        ratio = uptime.get(ids[name], {}).get("24h")
+        rows.append((name, None if ratio is None else ratio.ratio))
+        lines.append(f"  {name:<30} {_pct(rows[-1][1])}")
+    slow = sorted(
+        ((n, latency[ids[n]]) for n in names if ids[n] in latency), key=lambda x: -x[1][0]
+    )[: config.digest.slowest]
+    if slow:
+        lines += ["", "Slowest checks (average, worst):"]
+        lines += [f"  {n:<30} {avg:.0f} ms, {worst:.0f} ms" for n, (avg, worst) in slow]
+    others = {
+        k: v
+        for k, v in signals.items()
+        if k not in ("monitor_down", "probe_up", "probe_latency_ms")
+    }
+    if others:
+        lines += [
+            "",
+            "Other signals: " + ", ".join(f"{k} ({v} series)" for k, v in sorted(others.items())),
+        ]
+    payload = {
+        "date": day,
+        "alerts_fired": len(fired),
+        "alerts_resolved": len(resolved),
+        "uptime_24h": dict(rows),
+        "slowest": [{"monitor": n, "avg_ms": avg, "max_ms": worst} for n, (avg, worst) in slow],
+        "signals": signals,
+        "incidents": incident_facts,
+    }
+    title = f"Daily digest {day}: {len(fired)} alerts fired, {len(resolved)} resolved"
+    return Digest(title, "\n".join(lines), payload)
