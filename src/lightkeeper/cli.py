@@ -397,7 +397,8 @@ def notify_list(config: ConfigOption = None) -> None:
 def digest(
     config: ConfigOption = None,
     preview: Annotated[
-        bool, typer.Option("--preview", help="Print it without sending (the server sends it at digest.at).")
+        bool,
+        typer.Option("--preview", help="Print it, send nothing (the server sends at digest.at)."),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print its facts as JSON.")] = False,
 ) -> None:
