@@ -100,6 +100,9 @@ def fingerprint(rule: str, labels: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+#: An active alert's value and last true evaluation are written at least this often.
+SAVE_EVERY = 30.0
+
 _TEMPLATE = re.compile(r"\{\{\s*(value|threshold|labels\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
 
 
@@ -146,12 +149,18 @@ class Engine:
         self.alerts = {a.fingerprint: a for a in alerts}
 
     def evaluate(self, now: float) -> tuple[list[Alert], list[Transition]]:
-        """One evaluation of every rule at ``now``: (alerts changed, transitions)."""
+        """One evaluation of every rule at ``now``: (alerts to write, transitions).
+
+        An alert is written when its state changes and, while it stays active, every
+        :data:`SAVE_EVERY` seconds (its value and last true evaluation), not on every tick.
+        """
         changed: list[Alert] = []
         transitions: list[Transition] = []
         seen: set[str] = set()
         for rule, expr in self._parsed:
             for result in expr.evaluate(self.signals, now):
+                if not result.true:
+                    continue
                 labels = {
                     **result.labels,
                     **rule.labels,
@@ -159,11 +168,10 @@ class Engine:
                     "severity": rule.severity.value,
                 }
                 fp = fingerprint(rule.name, labels)
-                if not result.true:
-                    continue
                 seen.add(fp)
                 alert = self.alerts.get(fp)
-                if alert is None or alert.state is AlertState.RESOLVED:
+                fresh = alert is None
+                if alert is None:
                     alert = Alert(
                         fp,
                         rule.name,
@@ -181,27 +189,31 @@ class Engine:
                     k: render(v, labels, result.value, result.threshold)
                     for k, v in rule.annotations.items()
                 }
-                if (
+                fired = (
                     alert.state is AlertState.PENDING
                     and now - (alert.pending_since or now) >= rule.for_
-                ):
+                )
+                if fired:
                     alert.state, alert.fired_at = AlertState.FIRING, now
                     transitions.append(Transition("firing", replace(alert)))
-                alert.updated_at = now
-                changed.append(alert)
+                if fresh or fired or now - alert.updated_at >= SAVE_EVERY:
+                    alert.updated_at = now
+                    changed.append(alert)
         keep = {rule.name: rule.keep_firing_for for rule in self.rules}
         for fp, alert in list(self.alerts.items()):
-            if fp in seen or alert.state is AlertState.RESOLVED:
+            if fp in seen:
                 continue
-            if alert.state is AlertState.PENDING:
-                del self.alerts[fp]  # a pending alert that clears is never sent
-                alert.state, alert.resolved_at, alert.updated_at = AlertState.RESOLVED, now, now
-                changed.append(alert)
+            if alert.state is AlertState.FIRING and now - (alert.last_true or now) < keep.get(
+                alert.rule, 0.0
+            ):
                 continue
-            if now - (alert.last_true or now) < keep.get(alert.rule, 0.0):
-                continue
+            # Gone from memory; the store keeps it as resolved. A pending alert that
+            # clears was never sent, so it has no transition.
+            del self.alerts[fp]
+            was_firing = alert.state is AlertState.FIRING
             alert.state, alert.resolved_at, alert.updated_at = AlertState.RESOLVED, now, now
-            transitions.append(Transition("resolved", replace(alert)))
+            if was_firing:
+                transitions.append(Transition("resolved", replace(alert)))
             changed.append(alert)
         return changed, transitions
 
