@@ -169,8 +169,11 @@ def server_factory(tmp_path: Path) -> Iterator[object]:
         s.stop()
 
 
-def wait_for(predicate: object, timeout: float = 15.0, interval: float = 0.1) -> object:
-    """Poll ``predicate()`` until it returns something truthy; fail with its last value."""
+def wait_for(
+    predicate: object, timeout: float = 15.0, interval: float = 0.1, server: Server | None = None
+) -> object:
+    """Poll ``predicate()`` until it returns something truthy; fail with its last value
+    (and the tail of ``server``'s log, to see why)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
@@ -178,7 +181,8 @@ def wait_for(predicate: object, timeout: float = 15.0, interval: float = 0.1) ->
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+    log = f"\nserver log:\n{server.log.read_text()[-4000:]}" if server else ""
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r}){log}")
 
 
 def have(program: str) -> bool:

@@ -47,15 +47,15 @@ def test_written_but_unsent_is_delivered_once_after_a_restart(
     port = free_port()  # nothing listens there yet: the receiver is down
     server = server_factory(config(db, target, port))
     server.start()
-    wait_for(lambda: server.get("/api/v1/monitors/web").json()["state"] == "up")
+    wait_for(lambda: server.get("/api/v1/monitors/web").json()["state"] == "up", server=server)
     target.mode = "fail"
     # The firing message is written, and its first delivery attempt has failed.
-    wait_for(lambda: outbox_rows(db) == [("firing", "pending", 1)], timeout=20)
+    wait_for(lambda: outbox_rows(db) == [("firing", "pending", 1)], timeout=20, server=server)
     server.kill()
     hook = Webhook(port)  # the receiver comes back while Lightkeeper is dead
     try:
         server.start()
-        wait_for(lambda: len(hook.bodies) == 1, timeout=30)  # the retry backoff was 5 s
+        wait_for(lambda: len(hook.bodies) == 1, timeout=30, server=server)  # backoff was 5 s
         time.sleep(3)
         assert len(hook.bodies) == 1
         assert hook.bodies[0]["title"].startswith("[FIRING:1] web-down")
@@ -72,16 +72,16 @@ def test_killed_while_firing_no_second_firing_and_the_resolve_arrives(
     try:
         server = server_factory(config(db, target, hook.port))
         server.start()
-        wait_for(lambda: server.get("/api/v1/monitors/web").json()["state"] == "up")
+        wait_for(lambda: server.get("/api/v1/monitors/web").json()["state"] == "up", server=server)
         target.mode = "fail"
-        wait_for(lambda: len(hook.bodies) == 1)
+        wait_for(lambda: len(hook.bodies) == 1, server=server)
         server.kill()
         server.start()
-        wait_for(lambda: server.get("/api/v1/alerts").json()["total"] == 1)
+        wait_for(lambda: server.get("/api/v1/alerts").json()["total"] == 1, server=server)
         time.sleep(3)  # several evaluations after the restart, the alert still firing
         assert len(hook.bodies) == 1
         target.mode = "ok"
-        wait_for(lambda: len(hook.bodies) == 2)
+        wait_for(lambda: len(hook.bodies) == 2, server=server)
         time.sleep(2)
         assert [b["title"].split("]")[0] for b in hook.bodies] == ["[FIRING:1", "[RESOLVED"]
         assert [kind for kind, _, _ in outbox_rows(db)] == ["firing", "resolved"]

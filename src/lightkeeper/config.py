@@ -20,6 +20,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from lightkeeper.durations import Duration
 from lightkeeper.errors import ConfigError
+from lightkeeper.incidents.config import IncidentsConfig, OncallConfig
+from lightkeeper.incidents.config import check as check_incidents
 from lightkeeper.notify.channels import ChannelConfig
 from lightkeeper.probes import PROBES, MonitorConfig
 from lightkeeper.probes.base import StrictModel
@@ -122,6 +124,12 @@ class LightkeeperConfig(StrictModel):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     inhibit: list[InhibitRule] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    oncall: OncallConfig = Field(
+        default_factory=OncallConfig, description="Rotations and the people they page."
+    )
+    incidents: IncidentsConfig = Field(
+        default_factory=IncidentsConfig, description="Which alerts open incidents; who is paged."
+    )
 
     def monitor(self, name: str) -> Any:
         return next((m for m in self.monitors if m.name == name), None)
@@ -257,6 +265,9 @@ def _alerting_checks(config: LightkeeperConfig, located: Located, filename: str)
                 "\n  hint: every rule needs a unique name"
             )
         seen.setdefault(rule.name, index)
+    for path, message in check_incidents(config):
+        at = located.mark(path)
+        problems.append(f"{filename}:{at.line}:{at.column}: {message}")
     for position, channel in enumerate(config.digest.channels):
         if channel not in config.channels:
             at = located.mark(("digest", "channels", position))

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lightkeeper.clock import Clock
-from lightkeeper.rules.engine import Alert, AlertState, Engine
+from lightkeeper.incidents.service import Incidents
+from lightkeeper.rules.engine import Alert, AlertState, Engine, Transition
 from lightkeeper.rules.messages import Renderer
 from lightkeeper.rules.mute import Muter, Silence, parse_matcher
 from lightkeeper.rules.router import Router
@@ -50,6 +52,7 @@ class Alerting:
         self.muter = Muter(config.inhibit, config.maintenance)
         public = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
         self.renderer = Renderer(public)
+        self.incidents = Incidents(config.oncall, config.incidents, public)
         self._series_ids: dict[str, int] = {}
         self.last_tick: float | None = None
         self.tick_seconds: float | None = None
@@ -86,6 +89,7 @@ class Alerting:
             )
             for s in db.load_silences(conn, now)
         ]
+        self.incidents.restore(conn, [a for a in active if a.state is AlertState.FIRING])
 
     # writing signals (called inside the result writer's transaction) -----------------
 
@@ -108,13 +112,18 @@ class Alerting:
         for transition in transitions:
             self.router.observe(transition.alert, now)
         firing = [a for a in self.engine.active() if a.state is AlertState.FIRING]
-        messages, groups, finished = self.router.flush(
-            now, lambda alert: self.muter.why_muted(alert, firing, now)
-        )
+
+        def muted(alert: Alert) -> str | None:
+            return self.muter.why_muted(alert, firing, now)
+
+        messages, groups, finished = self.router.flush(now, muted)
         notifications = [n for m in messages for n in self.renderer.render(m)]
-        if changed or groups or finished or notifications:
+        paging = bool(transitions) or self.incidents.due(now, muted)
+        if changed or groups or finished or notifications or paging:
             try:
-                await asyncio.to_thread(self._commit, changed, groups, finished, notifications, now)
+                sent = await asyncio.to_thread(
+                    self._commit, changed, groups, finished, notifications, now, transitions, muted
+                )
             except Exception:
                 # Forget what was decided but not written; the next tick decides it again.
                 await asyncio.to_thread(self._reload_now, now)
@@ -128,7 +137,7 @@ class Alerting:
                     t.alert.value,
                     t.alert.threshold,
                 )
-            if notifications and self.outbox is not None:
+            if sent and self.outbox is not None:
                 self.outbox.wake()
         self.signals.prune(now)
         self.last_tick = now
@@ -141,14 +150,23 @@ class Alerting:
         finished: list[str],
         notifications: list[Any],
         now: float,
-    ) -> None:
+        transitions: list[Transition],
+        muted: Callable[[Alert], str | None],
+    ) -> int:
         with self.store.engine.begin() as conn:
             db.write_alerts(conn, changed)
             db.write_groups(conn, groups, finished)
+            # Incidents and their pages commit with the alert changes that caused them.
+            notifications = notifications + self.incidents.on_transitions(
+                conn, transitions, now, muted
+            )
+            if self.incidents.due(now, muted):
+                notifications += self.incidents.tick(conn, now, muted)
             if notifications:
                 if self.outbox is None:
                     raise RuntimeError("notifications to send but no outbox")
                 self.outbox.add(conn, notifications, now)
+        return len(notifications)
 
     def _reload_now(self, now: float) -> None:
         with self.store.engine.connect() as conn:

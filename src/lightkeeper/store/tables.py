@@ -179,3 +179,56 @@ silences = Table(
     Column("comment", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+# --- Incidents and on-call --------------------------------------------------------------
+
+# One row per incident. ``open_key`` is the group key while the incident is not resolved
+# and NULL after, so the unique constraint allows one live incident per group (NULLs are
+# distinct on SQLite and PostgreSQL alike). Writes are guarded by ``version``.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_key", String(64), nullable=False),
+    Column("open_key", String(64), unique=True),
+    Column("title", Text, nullable=False),
+    Column("labels", Text, nullable=False),  # JSON: the group_by label values
+    Column("state", String(16), nullable=False),  # open | acknowledged | resolved
+    Column("opened_at", Float, nullable=False),
+    Column("acknowledged_at", Float),
+    Column("acknowledged_by", String(128)),
+    Column("resolved_at", Float),
+    Column("resolved_by", String(128)),
+    Column("rotation", String(128)),
+    Column("paged", Text, nullable=False),  # JSON list: people paged, in order
+    Column("next_escalation_at", Float),
+    Column("version", Integer, nullable=False),
+    Index("ix_incidents_opened_at", "opened_at"),
+    Index("ix_incidents_escalation", "next_escalation_at"),
+)
+
+# The alerts of an incident, each with the snapshot its messages are written from.
+incident_alerts = Table(
+    "incident_alerts",
+    metadata,
+    Column("incident_id", Integer, primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),  # firing | resolved
+    Column("alert", Text, nullable=False),  # JSON: the alert as last seen
+    Column("updated_at", Float, nullable=False),
+    Index("ix_incident_alerts_fingerprint", "fingerprint"),
+)
+
+# The timeline: alerts, pages, escalations, acknowledgements, notes, the resolve.
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128)),
+    Column("text", Text, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: the values behind a decision
+    Index("ix_incident_events_incident", "incident_id", "id"),
+)
