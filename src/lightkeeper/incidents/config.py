@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any, Literal, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from lightkeeper.durations import Duration
 from lightkeeper.probes.base import NAME_PATTERN, StrictModel
 from lightkeeper.rules.engine import Severity
+from lightkeeper.zones import TimeZoneName
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -54,7 +54,7 @@ class RotationConfig(StrictModel):
     """
 
     name: str = Field(pattern=NAME_PATTERN)
-    tz: str = "UTC"
+    tz: TimeZoneName = "UTC"
     handoff: Literal["daily", "weekly"] = "weekly"
     handoff_at: time = Field(time(9, 0), description='Local time of each hand-off, "HH:MM".')
     handoff_day: Weekday = "monday"
@@ -65,17 +65,6 @@ class RotationConfig(StrictModel):
         900.0,
         description="An unacknowledged page goes to the next person after this; null: never.",
     )
-
-    @field_validator("tz")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name like Europe/London"
-            ) from None
-        return value
 
     @field_validator("handoff_at", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import ClassVar, Literal, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from lightkeeper.durations import Duration, format_duration, humanize
 from lightkeeper.probes.base import MonitorBase, ProbeContext
 from lightkeeper.types import ProbeResult, State
+from lightkeeper.zones import TimeZoneName
 
 
 class PushMonitor(MonitorBase):
@@ -46,7 +47,7 @@ class PushMonitor(MonitorBase):
     period: Duration = Field(60.0, description="Expected time between pings.")
     grace: Duration = Field(60.0, description="Lateness tolerated before down.")
     schedule: str | None = Field(None, description="Cron expression (5 fields) instead of period.")
-    tz: str = Field("UTC", description="IANA time zone the schedule is read in.")
+    tz: TimeZoneName = Field("UTC", description="IANA time zone the schedule is read in.")
 
     @field_validator("period")
     @classmethod
@@ -65,15 +66,6 @@ class PushMonitor(MonitorBase):
                 f"{value!r} is not a cron schedule; write 5 fields: minute hour day month "
                 "weekday, e.g. '0 3 * * *' for 03:00 every day"
             )
-        return value
-
-    @field_validator("tz")
-    @classmethod
-    def _tz_is_known(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Europe/Berlin") from None
         return value
 
     @model_validator(mode="after")

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from sqlalchemy import func, select
 
 from lightkeeper.durations import humanize
@@ -24,6 +24,7 @@ from lightkeeper.probes.base import StrictModel
 from lightkeeper.store import Store
 from lightkeeper.store import alerting as db
 from lightkeeper.store.tables import series
+from lightkeeper.zones import TimeZoneName
 
 if TYPE_CHECKING:
     from lightkeeper.config import LightkeeperConfig
@@ -38,20 +39,9 @@ class DigestConfig(StrictModel):
     """
 
     at: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time, HH:MM.")
-    tz: str = "UTC"
+    tz: TimeZoneName = "UTC"
     channels: list[str] = Field(default_factory=list, description="Empty: no digest is sent.")
     slowest: int = Field(5, ge=0, le=50, description="How many of the slowest monitors to list.")
-
-    @field_validator("tz")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name like Europe/London"
-            ) from None
-        return value
 
     def next_run(self, now: float) -> float:
         """The next moment the local clock reads ``at`` (after a DST change too)."""

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +26,7 @@ from lightkeeper.durations import Duration
 from lightkeeper.probes.base import StrictModel
 from lightkeeper.rules.engine import Alert, AlertState
 from lightkeeper.rules.expr import Matcher
+from lightkeeper.zones import TimeZoneName
 
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 
@@ -97,20 +98,9 @@ class MaintenanceWindow(StrictModel):
     end: datetime | None = None
     schedule: str | None = Field(None, description="Cron expression: when each window opens.")
     duration: Duration | None = None
-    tz: str = "UTC"
+    tz: TimeZoneName = "UTC"
 
     _check = field_validator("matchers")(Matchers.check)
-
-    @field_validator("tz")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name like Europe/London"
-            ) from None
-        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> MaintenanceWindow:
