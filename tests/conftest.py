@@ -83,20 +83,51 @@ def target() -> Iterator[Target]:
     t.close()
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped afterwards. Yields its URL."""
-    name = f"lk_test_{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def scratch_database(prefix: str = "lk_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards. Yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc} (scripts/test starts it)")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_pg() -> Iterator[str]:
+    """One migrated database for a whole suite (migrating costs half a second a test);
+    suites empty the tables they use with :func:`reused_store_url`."""
+    from lightkeeper.store import Store
+
+    with scratch_database("lk_test_shared") as url:
+        store = Store(url)
+        store.migrate()
+        store.close()
+        yield url
+
+
+def reused_store_url(request: pytest.FixtureRequest, tmp_path: Path, tables: str) -> str:
+    """For a ``store_url`` fixture over both backends: SQLite fresh, PostgreSQL shared
+    with ``tables`` emptied first."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    url = str(request.getfixturevalue("migrated_pg"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

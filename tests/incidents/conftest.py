@@ -3,47 +3,22 @@ migrated once per session (half a second each otherwise) and emptied before each
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from lightkeeper.clock import ManualClock
 from lightkeeper.store import Store
-from tests.conftest import PG_ADMIN
+from tests.conftest import reused_store_url
 from tests.incidents.helpers import at
 
 TABLES = "incidents, incident_alerts, incident_events, outbox"
 
 
-@pytest.fixture(scope="session")
-def incidents_pg() -> Iterator[str]:
-    name = f"lk_test_incidents_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc} (scripts/test starts it)")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-    store = Store(url)
-    store.migrate()
-    store.close()
-    yield url
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/store.db"
-    url = str(request.getfixturevalue("incidents_pg"))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY")
-    return url
+    return reused_store_url(request, tmp_path, TABLES)
 
 
 @pytest.fixture

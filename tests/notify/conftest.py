@@ -8,7 +8,6 @@ import email
 import email.policy
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -16,13 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from lightkeeper.store import Store
-from tests.conftest import PG_ADMIN, free_port
+from tests.conftest import free_port, reused_store_url
 
 
 @dataclass(frozen=True)
@@ -126,35 +123,10 @@ class SmtpReceiver:
         self.controller.stop()
 
 
-@pytest.fixture(scope="session")
-def notify_pg() -> Iterator[str]:
-    """One migrated PostgreSQL database for the whole notify suite (creating one per test
-    costs half a second each); `store_url` empties its outbox before every test."""
-    name = f"lk_test_notify_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc} (scripts/test starts it)")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-    store = Store(url)
-    store.migrate()
-    store.close()
-    yield url
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """As the suite-wide fixture (both backends), with the PostgreSQL database shared."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/store.db"
-    url = str(request.getfixturevalue("notify_pg"))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE outbox RESTART IDENTITY")
-    return url
+    return reused_store_url(request, tmp_path, "outbox")
 
 
 @pytest.fixture
