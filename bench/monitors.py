@@ -275,27 +275,33 @@ class IntervalDeviation:
     over_goal: int  # pairs off by more than the goal
     missed_slots: int  # pairs at least 1.5 intervals apart
     failure_reasons: dict[str, int]  # why results in the window were not up, top five
+    check_latency_ms: Spread  # as the probes measured it, results in the window
+    over_goal_by_10s: dict[int, int]  # pairs over the goal, by 10 s of the window they end in
 
 
 def interval_deviation(db: Path, start: float, end: float, interval: float) -> IntervalDeviation:
     uri = f"file:{db}?mode=ro"
     with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as conn:
         rows = conn.execute(
-            "SELECT monitor_id, ts, state, reason FROM results"
+            "SELECT monitor_id, ts, state, reason, latency_ms FROM results"
             " WHERE ts <= ? ORDER BY monitor_id, ts",
             (end,),
         ).fetchall()
     by_monitor: dict[int, list[float]] = defaultdict(list)
     states: dict[str, int] = defaultdict(int)
     reasons: dict[str, int] = defaultdict(int)
-    for monitor_id, ts, state, reason in rows:
+    latencies: list[float] = []
+    for monitor_id, ts, state, reason, latency_ms in rows:
         by_monitor[monitor_id].append(ts)
         if ts >= start:
             states[state] += 1
+            if latency_ms is not None:
+                latencies.append(latency_ms)
             if state != "up":
                 reasons[reason] += 1
     deviations: list[float] = []
     missed = 0
+    over: dict[int, int] = defaultdict(int)
     for stamps in by_monitor.values():
         for before, after in itertools.pairwise(stamps[1:]):
             if after < start:
@@ -303,6 +309,8 @@ def interval_deviation(db: Path, start: float, end: float, interval: float) -> I
             gap = after - before
             deviations.append(abs(gap - interval))
             missed += gap >= 1.5 * interval
+            if deviations[-1] > GOAL_P99_DEVIATION_S:
+                over[int((after - start) // 10 * 10)] += 1
     return IntervalDeviation(
         spread=Spread.of(deviations),
         monitors_seen=len(by_monitor),
@@ -311,6 +319,8 @@ def interval_deviation(db: Path, start: float, end: float, interval: float) -> I
         over_goal=sum(d > GOAL_P99_DEVIATION_S for d in deviations),
         missed_slots=missed,
         failure_reasons=dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:5]),
+        check_latency_ms=Spread.of(latencies),
+        over_goal_by_10s=dict(sorted(over.items())),
     )
 
 
@@ -422,9 +432,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print(f"up after {report['startup_s']} s; warming up for {args.warmup:g} s", flush=True)
         run_until(time.monotonic() + args.warmup, server)
 
-        report.update(measure_window(args, client, server))
-        target_cpu = cpu_seconds(target.pid)
-        report["target_cpu_s_total"] = round(target_cpu, 2)
+        report.update(measure_window(args, client, server, target.pid))
         report["machine"]["load_after"] = load_average()
         client.close()
 
@@ -461,12 +469,15 @@ def run_until(deadline: float, server: subprocess.Popen[bytes]) -> None:
 
 
 def measure_window(
-    args: argparse.Namespace, client: httpx.Client, server: subprocess.Popen[bytes]
+    args: argparse.Namespace,
+    client: httpx.Client,
+    server: subprocess.Popen[bytes],
+    target_pid: int,
 ) -> dict[str, Any]:
     pid = server.pid
     before = client.get("/api/v1/scheduler").json()
     busy0, total0 = system_busy()
-    cpu0 = cpu_seconds(pid)
+    cpu0, target0 = cpu_seconds(pid), cpu_seconds(target_pid)
     wall0, mono0 = time.time(), time.monotonic()
     end = mono0 + args.duration
 
@@ -490,7 +501,7 @@ def measure_window(
                 request_wall += time.monotonic() - w
         time.sleep(max(0.0, min(1.0, end - time.monotonic(), next_round - time.monotonic())))
 
-    cpu1 = cpu_seconds(pid)
+    cpu1, target1 = cpu_seconds(pid), cpu_seconds(target_pid)
     mono1, wall1 = time.monotonic(), time.time()
     busy1, total1 = system_busy()
     rss_now, hwm = memory_mb(pid)
@@ -503,7 +514,9 @@ def measure_window(
     # by taking out the CPU used while requests were in flight, beyond the check rate.
     background_rate = (cpu - request_cpu) / max(1e-9, elapsed - request_wall)
     pages_cpu = max(0.0, request_cpu - background_rate * request_wall)
+    # /proc/stat counts every core: busy share of all cores times the cores = cores busy.
     machine_cores = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
+    target_cpu = target1 - target0
     return {
         "window": {"wall_start": wall0, "wall_end": wall1, "elapsed_s": round(elapsed, 2)},
         "checks": checks,
@@ -515,6 +528,8 @@ def measure_window(
         "page_requests_cpu_s": pages_cpu,
         "cpu_ms_per_check_without_pages": (cpu - pages_cpu) / checks * 1000 if checks else None,
         "machine_busy_cores": machine_cores,
+        "target_cpu_s": target_cpu,
+        "other_processes_cores": max(0.0, machine_cores - (cpu + target_cpu) / elapsed),
         "rss_mb": {"median": quantile(rss, 0.5), "max": max([*rss, rss_now]), "end": rss_now},
         "rss_peak_vmhwm_mb": hwm,
         "scheduler": after,
@@ -619,10 +634,12 @@ def render(report: dict[str, Any]) -> str:
     table = [line.format(*head), line.format(*("-" * w for w in widths))]
     table += [line.format(*r) for r in rows]
     iv = report["interval_deviation"]
+    lat = iv["check_latency_ms"]
     notes = [
         f"machine: {m['cpus']} CPUs, {m['cpu_model']}; Python {m['python']}; {m['lightkeeper']}",
         f"load average before {m['load_before']}, after {m['load_after']};"
-        f" whole machine busy {report['machine_busy_cores']:.2f} cores during the window",
+        f" during the window the machine was busy {report['machine_busy_cores']:.2f} cores,"
+        f" {report['other_processes_cores']:.2f} of them other processes",
         f"run: {s['monitors']} HTTP monitors at {s['interval_s']:g} s, timeout 5 s, SQLite,"
         f" {s.get('origins', 1)} target origin(s);"
         f" up in {report['startup_s']} s (RSS {report['rss_after_start_mb']} MB);"
@@ -630,8 +647,10 @@ def render(report: dict[str, Any]) -> str:
         f"checks in window {report['checks']} ({report['slots_skipped']} slots skipped);"
         f" results {iv['results_in_window']} {iv['states_in_window']};"
         f" pairs > {GOAL_P99_DEVIATION_S} s: {iv['over_goal']}; missed slots: {iv['missed_slots']}",
-        f"target served {report.get('target_served')} requests using"
-        f" {report['target_cpu_s_total']} s CPU (not counted above)",
+        f"check latency (probe-measured) p50/p99/max {fmt(lat['p50'], '', 1)} /"
+        f" {fmt(lat['p99'], '', 1)} / {fmt(lat['max'], ' ms', 1)};"
+        f" target served {report.get('target_served')} requests, {report['target_cpu_s']:.1f} s"
+        " CPU in the window (not counted above)",
         "interval deviation: |Δts - interval| between consecutive results per monitor in the"
         " window (ts is stamped when a check ends, so it includes latency jitter);",
         "start deviation: the scheduler's own start-vs-slot delay over its last 50,000 starts"

@@ -251,3 +251,30 @@ def test_invalid_config_is_rejected(fields: dict[str, Any], message: str) -> Non
     config = {"name": "app", "type": "http", "url": "http://example.com", **fields}
     with pytest.raises(ValidationError, match=re.escape(message)):
         HttpMonitor.model_validate(config)
+
+
+async def test_cookies_from_one_check_never_reach_another(ctx: ProbeContext) -> None:
+    """Monitors share pooled clients; a cookie a target sets must not be sent back."""
+    from tests.conftest import Target
+
+    seen: list[str | None] = []
+    target = Target()
+    original = target.server.RequestHandlerClass.do_GET
+
+    def do_get(handler: Any) -> None:
+        seen.append(handler.headers.get("Cookie"))
+        handler.send_response(200)
+        handler.send_header("Set-Cookie", "session=abc123; Path=/")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    target.server.RequestHandlerClass.do_GET = do_get  # type: ignore[method-assign]
+    try:
+        # The same name lands in the same pooled client, as a second check of it would.
+        probe = HttpProbe(HttpMonitor(name="web", type="http", url=target.url), ctx)
+        for _ in range(2):
+            assert (await probe.check()).state is State.UP
+        assert seen == [None, None]
+    finally:
+        target.server.RequestHandlerClass.do_GET = original  # type: ignore[method-assign]
+        target.close()

@@ -12,6 +12,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, ClassVar, Protocol
 
 import httpx
@@ -125,6 +126,9 @@ class ProbeContext:
                     max_connections=1000, max_keepalive_connections=200 // POOL_SHARDS
                 ),
                 headers={"User-Agent": "Lightkeeper/0.1 (+uptime check)"},
+                # Monitors share clients: a cookie one target sets must never ride along
+                # with another monitor's check, so the jar refuses every cookie.
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             )
             self._clients[key] = client
         return client
