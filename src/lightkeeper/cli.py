@@ -29,6 +29,7 @@ from lightkeeper.config import (
 )
 from lightkeeper.errors import ConfigError, LightkeeperError
 from lightkeeper.health import overall
+from lightkeeper.incidents.commands import incidents_app, oncall
 from lightkeeper.probes import build_probe
 from lightkeeper.probes.base import ProbeContext
 from lightkeeper.remote import DEFAULT_URL, TokenOption, UrlOption, call
@@ -55,6 +56,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(token_app, name="token")
 app.add_typer(silence_app, name="silence")
 app.command("alerts")(alerts)
+app.add_typer(incidents_app, name="incidents")
+app.command("oncall")(oncall)
 notify_app = typer.Typer(
     help="Notification channels: send a test message, list them.", no_args_is_help=True
 )
@@ -403,11 +406,14 @@ def digest(
     as_json: Annotated[bool, typer.Option("--json", help="Print its facts as JSON.")] = False,
 ) -> None:
     """Print the daily digest of the last 24 hours, from the store."""
+    from lightkeeper.incidents.service import Incidents
     from lightkeeper.rules.digest import build
 
+    cfg = load(config)
     store = _store(config)
     try:
-        found = build(load(config), store, time.time())
+        incidents = Incidents(cfg.oncall, cfg.incidents, cfg.base_url())
+        found = build(cfg, store, time.time(), incidents)
     finally:
         store.close()
     if as_json:

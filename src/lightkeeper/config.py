@@ -131,6 +131,10 @@ class LightkeeperConfig(StrictModel):
         default_factory=IncidentsConfig, description="Which alerts open incidents; who is paged."
     )
 
+    def base_url(self) -> str:
+        """How people reach this server: ``server.public_url``, else http://host:port."""
+        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
+
     def monitor(self, name: str) -> Any:
         return next((m for m in self.monitors if m.name == name), None)
 

@@ -222,7 +222,7 @@ class Service:
         assert self.outbox is not None
         cfg = self.config.digest
         key = f"digest-{cfg.date_of(at)}"
-        digest = build_digest(self.config, self.store, at)
+        digest = build_digest(self.config, self.store, at, self.alerting.incidents)
         with self.store.engine.begin() as conn:
             if self.outbox.has_key(conn, key):
                 return False

@@ -10,7 +10,7 @@ import pytest
 
 from lightkeeper.config import parse_config
 from lightkeeper.rules.digest import DigestConfig, build
-from lightkeeper.rules.engine import Alert, AlertState, Severity
+from lightkeeper.rules.engine import Alert, AlertState, Severity, Transition
 from lightkeeper.service import Service
 from lightkeeper.store import ResultRow, Store
 from lightkeeper.store import alerting as db
@@ -52,7 +52,14 @@ monitors:
 channels:
   hook: {{url: "json://127.0.0.1:1/x"}}
 digest: {{at: "09:00", tz: Europe/London, channels: [hook]}}
+oncall:
+  people: {{ana: {{channels: [hook]}}}}
+  rotations: [{{name: primary, people: [ana], start: 2026-11-02}}]
 """
+
+
+def never(_: Alert) -> str | None:
+    return None
 
 
 @pytest.mark.integration
@@ -95,7 +102,15 @@ def test_content_and_once_a_day(tmp_path: Path) -> None:
     )
     with store.engine.begin() as conn:
         db.write_alerts(conn, [fired, old])
-    digest = build(config, store, now)
+    incidents = service.alerting.incidents
+    with store.engine.begin() as conn:
+        [page] = incidents.on_transitions(conn, [Transition("firing", fired)], now - 1700, never)
+        opened = incidents.list(conn)[0]
+        incidents.resolve(conn, opened.id, "ana", now - 1400)
+    digest = build(config, store, now, incidents)
+    assert f"#{opened.id} api-down" in digest.body and "resolved after 5m 0s" in digest.body
+    assert "Incidents: 1 opened; MTTA –, MTTR 5m 0s" in digest.body
+    assert digest.payload["incidents"]["mttr_s"] == 300
     assert digest.title == "Daily digest 2026-11-20: 1 alerts fired, 1 resolved"
     assert "api-down (critical) monitor=api, resolved after 5m 0s" in digest.body
     assert "ancient" not in digest.body

@@ -50,7 +50,7 @@ class Alerting:
         self.engine.signals = self.signals
         self.router = Router(config.routing)
         self.muter = Muter(config.inhibit, config.maintenance)
-        public = config.server.public_url or f"http://{config.server.host}:{config.server.port}"
+        public = config.base_url()
         self.renderer = Renderer(public)
         self.incidents = Incidents(config.oncall, config.incidents, public)
         self._series_ids: dict[str, int] = {}

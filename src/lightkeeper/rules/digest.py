@@ -9,7 +9,6 @@ sends it twice. ``lightkeeper digest --preview`` prints it from the store.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from lightkeeper.zones import TimeZoneName
 
 if TYPE_CHECKING:
     from lightkeeper.config import LightkeeperConfig
+    from lightkeeper.incidents.service import Incidents
 
 DAY = 86400.0
 
@@ -76,11 +76,51 @@ def _pct(ratio: float | None) -> str:
     return "–" if ratio is None else f"{ratio * 100:.2f}%"
 
 
+def _incidents(
+    incidents: Incidents, conn: Any, since: float, now: float
+) -> tuple[list[str], dict[str, Any]]:
+    """The incidents opened or resolved in the window, with MTTA and MTTR."""
+    stats = incidents.stats(conn, since, now)
+    touched = [
+        i
+        for i in incidents.list(conn, limit=500)
+        if i.opened_at >= since or (i.resolved_at or 0) >= since
+    ]
+    mtta = humanize(stats.mtta) if stats.mtta is not None else "–"
+    mttr = humanize(stats.mttr) if stats.mttr is not None else "–"
+    lines = ["", f"Incidents: {stats.count} opened; MTTA {mtta}, MTTR {mttr}"]
+    for i in sorted(touched, key=lambda i: i.opened_at):
+        if i.resolved_at is not None:
+            how = f"resolved after {humanize(i.resolved_at - i.opened_at)}"
+        elif i.acknowledged_by:
+            how = f"acknowledged by {i.acknowledged_by}, open"
+        else:
+            how = "open, not acknowledged"
+        lines.append(f"  #{i.id} {i.title} — {how}")
+    facts = {
+        "opened": stats.count,
+        "acknowledged": stats.acknowledged,
+        "resolved": stats.resolved,
+        "mtta_s": stats.mtta,
+        "mttr_s": stats.mttr,
+        "incidents": [
+            {
+                "id": i.id,
+                "title": i.title,
+                "state": i.state.value,
+                "ttr_s": (i.resolved_at - i.opened_at) if i.resolved_at else None,
+            }
+            for i in touched
+        ],
+    }
+    return lines, facts
+
+
 def build(
     config: LightkeeperConfig,
     store: Store,
     now: float,
-    incidents: Callable[[float, float], dict[str, Any]] | None = None,
+    incidents: Incidents | None = None,
 ) -> Digest:
     """The digest of the 24 hours before ``now``, from the store alone."""
     since = now - DAY
@@ -94,6 +134,9 @@ def build(
             for a in db.load_alerts(conn, active_only=False)
             if (a.fired_at or 0) >= since or ((a.resolved_at or 0) >= since and a.fired_at)
         ]
+        incident_lines, incident_facts = (
+            _incidents(incidents, conn, since, now) if incidents is not None else ([], None)
+        )
         signals = {
             r.name: int(r.n)
             for r in conn.execute(
@@ -118,9 +161,7 @@ def build(
             f"{k}={v}" for k, v in sorted(a.labels.items()) if k not in ("alertname", "severity")
         )
         lines.append(f"  - {a.rule} ({a.severity.value}) {where}{took}")
-    incident_facts = incidents(since, now) if incidents else None
-    if incident_facts is not None:
-        lines += ["", f"Incidents: {incident_facts.get('summary', '')}"]
+    lines += incident_lines
     lines += ["", "Uptime, 24 h:"]
     rows = []
     for name in names:
