@@ -104,7 +104,8 @@ def test_content_and_once_a_day(tmp_path: Path) -> None:
         db.write_alerts(conn, [fired, old])
     incidents = service.alerting.incidents
     with store.engine.begin() as conn:
-        [page] = incidents.on_transitions(conn, [Transition("firing", fired)], now - 1700, never)
+        pages = incidents.on_transitions(conn, [Transition("firing", fired)], now - 1700, never)
+        assert [n.channel for n in pages] == ["hook"]  # ana, on call, is paged
         opened = incidents.list(conn)[0]
         incidents.resolve(conn, opened.id, "ana", now - 1400)
     digest = build(config, store, now, incidents)
