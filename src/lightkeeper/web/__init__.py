@@ -20,6 +20,8 @@ from lightkeeper.web.alerts_ui import alerts_ui_router
 from lightkeeper.web.api import api_router, public
 from lightkeeper.web.auth import TokenAuth
 from lightkeeper.web.dashboard import dashboard_router
+from lightkeeper.web.incidents_api import incidents_router
+from lightkeeper.web.incidents_ui import incidents_ui_router
 from lightkeeper.web.metrics import ServiceCollector
 from lightkeeper.web.runbooks import runbooks_router
 
@@ -50,9 +52,11 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
 
     app.include_router(api_router(auth.require))
     app.include_router(alerts_router(auth.require))
+    app.include_router(incidents_router(auth))
     app.include_router(public)
     app.include_router(dashboard_router(auth))
     app.include_router(alerts_ui_router(auth))
+    app.include_router(incidents_ui_router(auth))
     runbooks = service.config.runbooks
     app.include_router(runbooks_router(auth, Path(runbooks) if runbooks else None))
     app.mount(

@@ -16,6 +16,7 @@ from lightkeeper.service import Service
 from lightkeeper.web.api import ServiceDep
 from lightkeeper.web.auth import TokenAuth, page_gate
 from lightkeeper.web.dashboard import templates
+from lightkeeper.web.incidents_api import oncall_now
 
 # Worst first: what pages people now, then what is about to.
 STATE_ORDER = {AlertState.FIRING: 0, AlertState.PENDING: 1}
@@ -150,6 +151,7 @@ def alerts_ui_router(auth: TokenAuth) -> APIRouter:
             else humanize(now - service.alerting.last_tick),
             "silences": silence_rows(service, now),
             "outbox": await outbox_view(service, now),
+            "oncall": oncall_now(service, now),
             "form": form,
             "error": error,
             "auth": auth.enabled,
