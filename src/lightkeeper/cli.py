@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.exceptions import TyperException
 
@@ -210,7 +211,8 @@ def check(
                 continue
             style = STATE_STYLE[r.state.value]
             latency = "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms"
-            table.add_row(m.name, m.type, f"[{style}]{r.state.value}[/{style}]", latency, r.reason)
+            state = f"[{style}]{r.state.value}[/{style}]"
+            table.add_row(m.name, m.type, state, latency, escape(r.reason))
         out.print(table)
     raise typer.Exit(EXIT[health])
 
@@ -247,7 +249,8 @@ def status(
         for m in body["monitors"]:
             style = STATE_STYLE.get(m["state"], "")
             latency = "" if m["latency_ms"] is None else f"{m['latency_ms']:.0f} ms"
-            table.add_row(m["name"], f"[{style}]{m['state']}[/{style}]", latency, m["reason"])
+            state = f"[{style}]{m['state']}[/{style}]"
+            table.add_row(escape(m["name"]), state, latency, escape(m["reason"]))
         out.print(table)
     raise typer.Exit(EXIT[Health(body["status"])])
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lightkeeper.remote import DEFAULT_URL, TokenOption, UrlOption, call
@@ -48,14 +49,15 @@ def alerts(
                 if k not in ("alertname", "severity")
             )
             value = f"{a['value']:.4g} vs {a['threshold']:.4g}" if a["value"] is not None else ""
+            # Text from the server is shown as is: "[service=app]" is not Rich markup.
             table.add_row(
                 a["state"],
                 f"[{style}]{a['severity']}[/{style}]",
-                a["rule"],
-                labels,
+                escape(a["rule"]),
+                escape(labels),
                 value,
                 _when(a["fired_at"] or a["pending_since"]),
-                a["muted"] or "",
+                escape(a["muted"] or ""),
             )
         out.print(table)
     raise typer.Exit(1 if any(a["state"] == "firing" for a in body["items"]) else 0)
@@ -93,11 +95,11 @@ def silence_list(
     for s in body["items"]:
         table.add_row(
             str(s["id"]),
-            ", ".join(s["matchers"]),
+            escape(", ".join(s["matchers"])),
             _when(s["starts_at"]),
             _when(s["ends_at"]),
-            s["author"],
-            s["comment"],
+            escape(s["author"]),
+            escape(s["comment"]),
         )
     out.print(table)
 

@@ -79,9 +79,16 @@ class Selector:
     matchers: tuple[Matcher, ...] = ()
 
     def pick(self, store: SignalStore) -> list[Series]:
-        return [
-            s for s in store.select(self.name) if all(m.matches(s.labels) for m in self.matchers)
-        ]
+        candidates = store.select(self.name)
+        for m in self.matchers:
+            # An equality narrows through the store's label index (10,000 one-monitor rules
+            # over 10,000 series would otherwise be 10^8 label checks a cycle). Not for "":
+            # it also matches series without the label, which the index does not hold.
+            if m.op == "=" and m.value and len(candidates) > 1:
+                narrowed = store.with_label(self.name, m.label, m.value)
+                if len(narrowed) < len(candidates):
+                    candidates = narrowed
+        return [s for s in candidates if all(m.matches(s.labels) for m in self.matchers)]
 
 
 @dataclass(frozen=True)

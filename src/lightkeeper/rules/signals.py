@@ -88,6 +88,8 @@ class SignalStore:
         self.names: set[str] | None = set(names) if names is not None else None
         self.series: dict[str, Series] = {}
         self._by_name: dict[str, list[Series]] = {}
+        # (name, label, value) → series: a rule on one monitor must not scan them all.
+        self._by_label: dict[tuple[str, str, str], list[Series]] = {}
         self._dirty: set[tuple[str, float]] = set()
 
     def wants(self, name: str) -> bool:
@@ -110,10 +112,16 @@ class SignalStore:
         if series is None:
             series = self.series[key] = Series(key, name, dict(labels))
             self._by_name.setdefault(name, []).append(series)
+            for label, value in series.labels.items():
+                self._by_label.setdefault((name, label, value), []).append(series)
         return series
 
     def select(self, name: str) -> list[Series]:
         return self._by_name.get(name, [])
+
+    def with_label(self, name: str, label: str, value: str) -> list[Series]:
+        """The series of ``name`` whose ``label`` is ``value``, in :meth:`select`'s order."""
+        return self._by_label.get((name, label, value), [])
 
     def take_dirty(self) -> list[MinuteRow]:
         """The minutes changed since the last call, as rows to write (and now clean)."""
