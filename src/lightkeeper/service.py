@@ -91,6 +91,7 @@ class Service:
         self.scheduler: Scheduler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._opened = False
+        self._stopped = False
 
     # life cycle -----------------------------------------------------------------------
 
@@ -150,6 +151,10 @@ class Service:
         self._tasks.append(asyncio.create_task(coro, name=f"lightkeeper-{name}"))
 
     async def stop(self) -> None:
+        """Stop checking, write what is queued, let go of the lead; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -157,6 +162,7 @@ class Service:
                 await task
         self._tasks.clear()
         await self.writer.flush()
+        await asyncio.to_thread(self.alerting.leadership.release)
         if self.outbox is not None:
             self.outbox.close()
         await self.context.aclose()
@@ -218,8 +224,13 @@ class Service:
                 log.warning("daily digest not written: %s", describe_store_error(exc))
 
     def send_digest(self, at: float) -> bool:
-        """Write the digest for the day of ``at`` to the outbox, unless it already is."""
+        """Write the digest for the day of ``at`` to the outbox, unless it already is.
+
+        Only the leading process sends it (with several processes on one store).
+        """
         assert self.outbox is not None
+        if not self.alerting.leadership.check():
+            return False
         cfg = self.config.digest
         key = f"digest-{cfg.date_of(at)}"
         digest = build_digest(self.config, self.store, at, self.alerting.incidents)

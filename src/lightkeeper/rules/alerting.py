@@ -25,6 +25,7 @@ from lightkeeper.rules.router import Router
 from lightkeeper.rules.signals import SignalStore
 from lightkeeper.store import Store
 from lightkeeper.store import alerting as db
+from lightkeeper.store.leader import Leadership
 
 if TYPE_CHECKING:
     from lightkeeper.config import LightkeeperConfig
@@ -54,6 +55,8 @@ class Alerting:
         self.renderer = Renderer(public)
         self.incidents = Incidents(config.oncall, config.incidents, public)
         self._series_ids: dict[str, int] = {}
+        self.leadership = Leadership(store)
+        self.leading = False
         self.last_tick: float | None = None
         self.tick_seconds: float | None = None
 
@@ -105,9 +108,20 @@ class Alerting:
     # deciding -------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """One evaluation; its decisions are committed before anything is sent."""
+        """One evaluation; its decisions are committed before anything is sent.
+
+        Only the leading process decides (see store/leader.py); one that takes the lead
+        first reloads alerts, groups and incidents, which the previous leader changed.
+        """
         now = self.clock.now()
         started = time.perf_counter()
+        was_leading = self.leading
+        self.leading = await asyncio.to_thread(self.leadership.check)
+        if not self.leading:
+            self.signals.prune(now)
+            return
+        if not was_leading:
+            await asyncio.to_thread(self._reload_now, now)
         changed, transitions = self.engine.evaluate(now)
         for transition in transitions:
             self.router.observe(transition.alert, now)

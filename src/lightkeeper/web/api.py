@@ -109,6 +109,11 @@ async def healthz(service: ServiceDep) -> JSONResponse:
         "status": "ok" if ok else "failing",
         "uptime_s": round(service.clock.now() - service.started_at, 1),
         "scheduler": {"running": running, "monitors": len(service.monitors)},
+        "alerting": {
+            "rules": len(service.alerting.engine.rules),
+            "leading": service.alerting.leading,
+            "last_evaluation": service.alerting.last_tick,
+        },
         "store": {
             "backend": service.store.dialect,
             "ok": writer.ok,
