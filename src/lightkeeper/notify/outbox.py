@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Row, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Row, delete, func, insert, or_, select, update
 
 from lightkeeper.clock import Clock
 from lightkeeper.notify.channels import ChannelConfig
@@ -305,20 +305,22 @@ class Outbox:
         """
         now = self.clock.now()
         lease = now + self.lease
+        # The head of each (channel, dedup key) queue is its oldest pending row; only a
+        # head may be claimed. One GROUP BY finds them all: a NOT EXISTS per candidate
+        # scanned every pending row for each one, so a backlog of 4,000 rows took 3 s.
+        heads = (
+            select(func.min(outbox.c.id))
+            .where(outbox.c.status == PENDING)
+            .group_by(outbox.c.channel, outbox.c.dedup_key)
+        )
         row = outbox.alias("candidate")
-        older = outbox.alias("older")
         due = (
             select(row.c.id)
             .where(
+                row.c.id.in_(heads.scalar_subquery()),
                 row.c.status == PENDING,
                 row.c.due_at <= now,
                 or_(row.c.lease_until.is_(None), row.c.lease_until <= now),
-                ~exists().where(
-                    older.c.channel == row.c.channel,
-                    older.c.dedup_key == row.c.dedup_key,
-                    older.c.status == PENDING,
-                    older.c.id < row.c.id,
-                ),
             )
             .order_by(row.c.id)
             .limit(self.batch)
