@@ -75,6 +75,9 @@ def test_killed_while_firing_no_second_firing_and_the_resolve_arrives(
         wait_for(lambda: server.get("/api/v1/monitors/web").json()["state"] == "up", server=server)
         target.mode = "fail"
         wait_for(lambda: len(hook.bodies) == 1, server=server)
+        # Killed while the alert fires — not in the instant between the receiver taking the
+        # message and the outbox recording it, which at-least-once delivery would repeat.
+        wait_for(lambda: outbox_rows(db) == [("firing", "sent", 1)], server=server)
         server.kill()
         server.start()
         wait_for(lambda: server.get("/api/v1/alerts").json()["total"] == 1, server=server)

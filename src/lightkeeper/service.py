@@ -83,6 +83,7 @@ class Service:
             config.scheduler.write_interval,
             also=self.alerting.write_minutes if deciding else None,
             after=self.alerting.tick if deciding else None,
+            due=self.alerting.engine.next_due if deciding else None,
         )
         self.monitors: dict[str, MonitorRuntime] = {}
         self.by_token: dict[str, MonitorRuntime] = {}

@@ -20,6 +20,7 @@ from lightkeeper.store.engine import describe_store_error
 
 log = logging.getLogger(__name__)
 
+MIN_WAIT = 0.05  # seconds between early writes, at least
 MAX_QUEUED = 2_000_000  # about 400 MB of results: past this the oldest are dropped, loudly
 
 
@@ -41,10 +42,12 @@ class ResultWriter:
         interval: float = 1.0,
         also: Callable[[Connection], None] | None = None,
         after: Callable[[], Awaitable[None]] | None = None,
+        due: Callable[[], float | None] | None = None,
     ) -> None:
         self._store = store
         self._also = also  # more to write in each batch's transaction (signal minutes)
         self._after = after  # what runs after each successful write (rule evaluation)
+        self._due = due  # when the next decision is due (epoch seconds), if sooner
         self._clock = clock
         self._interval = interval
         self._rows: list[ResultRow] = []
@@ -66,9 +69,21 @@ class ResultWriter:
         self._states[state.monitor_id] = state
 
     async def run(self) -> None:
+        """Write every ``interval`` — measured from the start of the last write, so the work
+        does not stretch the cadence — and early when ``due()`` says a decision is due
+        (an alert's ``for`` elapsing), so it is taken within moments, not a cycle later."""
+        loop = asyncio.get_running_loop()
         backoff = self._interval
+        last = loop.time()
         while True:
-            await asyncio.sleep(backoff)
+            wait = backoff - (loop.time() - last)
+            if backoff == self._interval and self._due is not None:
+                due = self._due()
+                if due is not None:
+                    # A little after the moment, and never a busy loop of tiny waits.
+                    wait = min(wait, max(due - self._clock.now() + 0.005, MIN_WAIT))
+            await asyncio.sleep(max(wait, 0.0))
+            last = loop.time()
             ok = await self.flush()
             backoff = self._interval if ok else min(max(backoff * 2, 1.0), 15.0)
             if ok and self._after is not None:

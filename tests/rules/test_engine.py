@@ -135,3 +135,13 @@ def test_state_survives_a_restart() -> None:
     _, transitions = again.evaluate(T0 + 30)
     assert transitions == []  # still firing: no second firing after a restart
     assert again.active()[0].state is AlertState.FIRING
+
+
+def test_next_due_is_when_the_earliest_for_elapses() -> None:
+    store = SignalStore()
+    engine = Engine([rule(**{"for": "2m"})], store)
+    assert engine.next_due() is None
+    run(engine, store, [1])
+    assert engine.next_due() == T0 + 120
+    run(engine, store, [1] * 6)
+    assert engine.next_due() is None  # fired: nothing pending

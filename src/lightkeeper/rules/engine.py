@@ -217,6 +217,18 @@ class Engine:
             changed.append(alert)
         return changed, transitions
 
+    def next_due(self) -> float | None:
+        """When the earliest pending alert's ``for`` elapses (it fires then, if still true)."""
+        hold = {rule.name: rule.for_ for rule in self.rules}
+        return min(
+            (
+                (a.pending_since or 0.0) + hold.get(a.rule, 0.0)
+                for a in self.alerts.values()
+                if a.state is AlertState.PENDING
+            ),
+            default=None,
+        )
+
     def active(self) -> list[Alert]:
         return [a for a in self.alerts.values() if a.state is not AlertState.RESOLVED]
 
