@@ -76,6 +76,8 @@ routing:
         await until(lambda: len(hook.bodies) == 1)
         await asyncio.sleep(2.0)  # both evaluate the same signals; only one may tell
         assert len(hook.bodies) == 1
+        # The one standing by shows the leader's alert, read from the store.
+        await until(lambda: [a.rule for a in second.alerting.engine.active()] == ["web-down"])
         await first.stop()  # the leader goes away while the alert fires
         await until(lambda: second.alerting.leading)
         await asyncio.sleep(1.5)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How often a process that does not lead reloads the leader's alerts, for its API.
+FOLLOW_EVERY = 5.0
+
 #: Minutes are kept this much longer than the longest rule window, for late samples.
 SLACK = 120.0
 
@@ -57,6 +60,7 @@ class Alerting:
         self._series_ids: dict[str, int] = {}
         self.leadership = Leadership(store)
         self.leading = False
+        self._followed: float | None = None
         self.last_tick: float | None = None
         self.tick_seconds: float | None = None
 
@@ -118,6 +122,10 @@ class Alerting:
         was_leading = self.leading
         self.leading = await asyncio.to_thread(self.leadership.check)
         if not self.leading:
+            # A process that stands by still shows alerts: the leader's, from the store.
+            if now - (self._followed or 0.0) >= FOLLOW_EVERY:
+                await asyncio.to_thread(self._reload_now, now)
+                self._followed = now
             self.signals.prune(now)
             return
         if not was_leading:
