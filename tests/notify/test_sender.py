@@ -206,3 +206,18 @@ def test_pagerduty_trigger_and_resolve_share_the_dedup_key(fake_pagerduty: Webho
     assert trigger["links"] == [{"href": FACTS["dashboard"]}]
     assert resolve == {"routing_key": "intkey0123456", "event_action": "resolve", "dedup_key": key}
     assert fake_pagerduty.requests[0].headers["Authorization"] == "Token token=apikey0123456"
+
+
+def test_warm_up_loads_channels_once_and_they_still_send(webhook: WebhookReceiver) -> None:
+    sender = AppriseSender()
+    url = f"json://127.0.0.1:{webhook.port}/hook"
+    sender.warm_up([url, "nope://not-a-service"])
+    loaded = sender._cache[url]
+    sender.warm_up([url])
+    assert sender._cache[url] is loaded  # kept, with its rate-limit state
+    assert sender._cache["nope://not-a-service"].apprise is None
+    n = Notification("hook", "firing", "k1", "[FIRING:1] x", "value 1, threshold 1")
+    assert sender.send(url, n).ok
+    bad = sender.send("nope://not-a-service", n)
+    assert not bad.ok
+    assert bad.permanent

@@ -252,6 +252,12 @@ class Outbox:
         for channels that are idle in this process.
         """
         self._loop = asyncio.get_running_loop()
+        warm_up = getattr(self.sender, "warm_up", None)
+        if callable(warm_up):
+            try:
+                await asyncio.to_thread(warm_up, [c.url for c in self.channels.values()])
+            except Exception:  # a channel that cannot load reports it when used
+                log.exception("outbox: loading the channels failed")
         busy: dict[str, asyncio.Task[list[Outcome]]] = {}
         wait = self.poll
         try:

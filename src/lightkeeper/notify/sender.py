@@ -27,7 +27,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -96,6 +96,14 @@ class AppriseSender:
         self._asset = apprise.AppriseAsset(storage_mode="memory")  # nothing written to disk
         self._cache: dict[str, _Loaded] = {}
         self._cache_lock = threading.Lock()
+
+    def warm_up(self, urls: Iterable[str]) -> None:
+        """Load the channels before the first page: Apprise discovers its plugins on the
+        first instantiate (about half a second), which would otherwise delay that page."""
+        for url in urls:
+            with self._cache_lock:
+                if url not in self._cache:
+                    self._cache[url] = self._load(url)
 
     def send(self, url: str, n: Notification) -> Delivery:
         message_url = _per_message_url(url, n)
