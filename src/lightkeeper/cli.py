@@ -36,6 +36,7 @@ from lightkeeper.probes.base import ProbeContext
 from lightkeeper.remote import DEFAULT_URL, TokenOption, UrlOption, call
 from lightkeeper.rules.commands import alerts, silence_app
 from lightkeeper.service import check_once
+from lightkeeper.telemetry.commands import telemetry_app
 from lightkeeper.types import Health, ProbeResult
 
 EXIT = {Health.HEALTHY: 0, Health.DEGRADED: 1, Health.UNHEALTHY: 2}
@@ -429,6 +430,9 @@ def digest(
 def version() -> None:
     """Print the version."""
     sys.stdout.write(f"lightkeeper {__version__}\n")
+
+
+app.add_typer(telemetry_app(load, ConfigOption), name="telemetry")
 
 
 def main() -> None:

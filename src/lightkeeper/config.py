@@ -29,6 +29,7 @@ from lightkeeper.rules.digest import DigestConfig
 from lightkeeper.rules.engine import RuleConfig
 from lightkeeper.rules.mute import InhibitRule, MaintenanceWindow
 from lightkeeper.rules.router import RoutingConfig
+from lightkeeper.telemetry.config import TelemetryConfig
 from lightkeeper.yamlpos import Located, Path, YamlSyntaxError, load_yaml
 
 DEFAULT_STORE_URL = "sqlite:///.lightkeeper/lightkeeper.db"
@@ -129,6 +130,10 @@ class LightkeeperConfig(StrictModel):
     )
     incidents: IncidentsConfig = Field(
         default_factory=IncidentsConfig, description="Which alerts open incidents; who is paged."
+    )
+    telemetry: TelemetryConfig = Field(
+        default_factory=TelemetryConfig,
+        description="Projects whose apps send errors (Sentry SDKs), events and OpenTelemetry.",
     )
 
     def base_url(self) -> str:
@@ -247,6 +252,9 @@ def _cross_checks(config: LightkeeperConfig, located: Located, filename: str) ->
                 )
             tokens[token] = monitor.name
     problems += _alerting_checks(config, located, filename)
+    for place, message in config.telemetry.problems():
+        at = located.mark(place)
+        problems.append(f"{filename}:{at.line}:{at.column}: {message}")
     if config.status_page.monitors:
         for index, name in enumerate(config.status_page.monitors):
             if name not in seen:

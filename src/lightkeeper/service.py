@@ -28,7 +28,9 @@ from lightkeeper.rules.alerting import Alerting
 from lightkeeper.rules.digest import build as build_digest
 from lightkeeper.scheduler import TIMEOUT_GRACE, Schedulable, Scheduler
 from lightkeeper.store import ResultRow, StateRow, Store, Uptime
+from lightkeeper.store import alerting as signal_db
 from lightkeeper.store.engine import describe_store_error
+from lightkeeper.telemetry.service import Telemetry
 from lightkeeper.types import Health, ProbeResult, State
 from lightkeeper.writer import ResultWriter
 
@@ -76,6 +78,11 @@ class Service:
         self.outbox = Outbox(self.store, config.channels, self.clock) if config.channels else None
         self.alerting = Alerting(config, self.store, self.clock, self.outbox)
         self.signals = self.alerting.signals
+        self.telemetry = (
+            Telemetry(config.telemetry, self.store, self.clock, self.signals)
+            if config.telemetry.enabled
+            else None
+        )
         deciding = self.alerting.enabled
         self.writer = ResultWriter(
             self.store,
@@ -122,6 +129,8 @@ class Service:
         self.uptime = self.store.uptime(now)
         if self.alerting.enabled:
             self.alerting.open()
+        if self.telemetry is not None:
+            self.telemetry.open()
         self._opened = True
 
     async def start(self) -> None:
@@ -140,6 +149,8 @@ class Service:
         )
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self.writer.run(), "writer")
+        if self.telemetry is not None:
+            self._spawn(self.telemetry.run(), "telemetry")
         if self.outbox is not None:
             self._spawn(self.outbox.run(), "outbox")
             if self.config.digest.channels:
@@ -163,6 +174,8 @@ class Service:
                 await task
         self._tasks.clear()
         await self.writer.flush()
+        if self.telemetry is not None:
+            await self.telemetry.flush()
         await asyncio.to_thread(self.alerting.leadership.release)
         if self.outbox is not None:
             self.outbox.close()
@@ -298,8 +311,16 @@ class Service:
         )
         if removed:
             log.info("pruned %d results older than the retention", removed)
+        if self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.prune)
+        else:
+            await asyncio.to_thread(self._prune_minutes, self.config.telemetry.retention.minutes)
         if self.outbox is not None:
             await asyncio.to_thread(self.outbox.prune, self.clock.now(), r.notifications)
+
+    def _prune_minutes(self, keep: float) -> None:
+        with self.store.engine.begin() as conn:
+            signal_db.prune_minutes(conn, self.clock.now() - keep)
 
 
 async def check_once(probe: Probe, limit: float) -> ProbeResult:

@@ -95,7 +95,10 @@ class SignalStore:
     def wants(self, name: str) -> bool:
         return self.names is None or name in self.names
 
-    def record(self, name: str, labels: Mapping[str, str], value: float, ts: float) -> None:
+    def record(
+        self, name: str, labels: Mapping[str, str], value: float, ts: float, write: bool = True
+    ) -> None:
+        """Add a sample; ``write=False`` keeps it in memory only (another store writes it)."""
         if not self.wants(name) or math.isnan(value):
             return
         series = self._series(name, labels)
@@ -104,7 +107,8 @@ class SignalStore:
         if bucket is None:
             bucket = series.minutes[minute] = Minute()
         bucket.add(value, ts)
-        self._dirty.add((series.key, minute))
+        if write:
+            self._dirty.add((series.key, minute))
 
     def _series(self, name: str, labels: Mapping[str, str]) -> Series:
         key = series_key(name, labels)
@@ -166,8 +170,28 @@ class SignalStore:
         """A write failed: mark those minutes dirty again."""
         self._dirty.update((r.key, r.minute) for r in rows)
 
-    def prune(self, now: float) -> None:
+    def prune(self, now: float, drop_empty: bool = False) -> None:
+        """Forget minutes past ``keep``; with ``drop_empty``, series left with none too
+        (telemetry labels such as a user come and go; their series must not pile up)."""
         horizon = now - self.keep - MINUTE
         for series in self.series.values():
             for minute in [t for t in series.minutes if t < horizon]:
                 del series.minutes[minute]
+        if drop_empty:
+            gone = {k for k, s in self.series.items() if not s.minutes}
+            if gone:
+                self._forget(gone)
+
+    def _forget(self, keys: set[str]) -> None:
+        for key in keys:
+            del self.series[key]
+        self._by_name = {
+            n: kept
+            for n, ss in self._by_name.items()
+            if (kept := [s for s in ss if s.key not in keys])
+        }
+        self._by_label = {
+            k: kept
+            for k, ss in self._by_label.items()
+            if (kept := [s for s in ss if s.key not in keys])
+        }

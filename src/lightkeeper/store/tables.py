@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -113,6 +114,7 @@ signal_minutes = Table(
     Column("max", Float, nullable=False),
     Column("last", Float, nullable=False),
     Column("sketch", Text, nullable=False),  # JSON: quantile sketch bins, mergeable
+    Index("ix_signal_minutes_minute", "minute"),
 )
 
 # One row per alert (a rule and one label set), in its current state.
@@ -231,4 +233,83 @@ incident_events = Table(
     Column("text", Text, nullable=False),
     Column("data", Text, nullable=False),  # JSON: the values behind a decision
     Index("ix_incident_events_incident", "incident_id", "id"),
+)
+
+
+# --- Telemetry: issues grouped from error events, and the events themselves --------------
+
+# One row per project and grouping hash. ``sample`` is the issue's first event (zstd),
+# which later events of the issue are compressed against: they differ from it in little.
+telemetry_issues = Table(
+    "telemetry_issues",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, nullable=False),
+    Column("hash", String(32), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("culprit", Text, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("method", String(16), nullable=False),  # how it was grouped
+    Column("components", Text, nullable=False),  # JSON: what went into the hash
+    Column("status", String(16), nullable=False),  # unresolved | resolved | ignored
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("users", Integer, nullable=False),
+    Column("first_release", String(200)),
+    Column("last_release", String(200)),
+    Column("resolved_at", Float),
+    Column("regressed_at", Float),
+    Column("regressions", Integer, nullable=False),
+    Column("sample", LargeBinary, nullable=False),
+    Index("ux_telemetry_issues_hash", "project_id", "hash", unique=True),
+    Index("ix_telemetry_issues_last_seen", "project_id", "last_seen"),
+)
+
+# Tag values seen on an issue's events (release and environment always), with counts.
+telemetry_issue_tags = Table(
+    "telemetry_issue_tags",
+    metadata,
+    Column("issue_id", Integer, primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Index("ix_telemetry_issue_tags_value", "key", "value"),
+)
+
+# Distinct users per issue (a short hash of the user's id, name, e-mail or address).
+telemetry_issue_users = Table(
+    "telemetry_issue_users",
+    metadata,
+    Column("issue_id", Integer, primary_key=True),
+    Column("user", String(16), primary_key=True),
+)
+
+# Events per issue and hour: the issue page's occurrences chart, beyond event retention.
+telemetry_issue_hours = Table(
+    "telemetry_issue_hours",
+    metadata,
+    Column("issue_id", Integer, primary_key=True),
+    Column("hour", Float, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
+telemetry_events = Table(
+    "telemetry_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, nullable=False),
+    Column("event_id", String(32), nullable=False),
+    Column("issue_id", Integer, nullable=False),
+    Column("ts", Float, nullable=False),  # when it happened, by the app's clock
+    Column("received", Float, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("release", String(200)),
+    Column("environment", String(64)),
+    Column("payload", LargeBinary, nullable=False),  # zstd, against the issue's sample
+    Index("ux_telemetry_events_event_id", "project_id", "event_id", unique=True),
+    Index("ix_telemetry_events_issue", "issue_id", "id"),
+    Index("ix_telemetry_events_received", "project_id", "received"),
 )

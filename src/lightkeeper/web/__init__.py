@@ -22,8 +22,10 @@ from lightkeeper.web.auth import TokenAuth
 from lightkeeper.web.dashboard import dashboard_router
 from lightkeeper.web.incidents_api import incidents_router
 from lightkeeper.web.incidents_ui import incidents_ui_router
+from lightkeeper.web.ingest_api import ingest_router
 from lightkeeper.web.metrics import ServiceCollector
 from lightkeeper.web.runbooks import runbooks_router
+from lightkeeper.web.telemetry_metrics import TelemetryCollector
 
 
 def create_app(service: Service, manage: bool = True) -> FastAPI:
@@ -54,6 +56,7 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.include_router(alerts_router(auth.require))
     app.include_router(incidents_router(auth))
     app.include_router(public)
+    app.include_router(ingest_router())
     app.include_router(dashboard_router(auth))
     app.include_router(alerts_ui_router(auth))
     app.include_router(incidents_ui_router(auth))
@@ -65,6 +68,8 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service))
+    if service.telemetry is not None:
+        registry.register(TelemetryCollector(service.telemetry))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -1,0 +1,1 @@
+"""Telemetry the app pushes: Sentry envelopes, app events, OpenTelemetry — into signals."""
