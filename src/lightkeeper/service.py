@@ -79,7 +79,13 @@ class Service:
         self.alerting = Alerting(config, self.store, self.clock, self.outbox)
         self.signals = self.alerting.signals
         self.telemetry = (
-            Telemetry(config.telemetry, self.store, self.clock, self.signals)
+            Telemetry(
+                config.telemetry,
+                self.store,
+                self.clock,
+                self.signals,
+                self.alerting.engine.reads,
+            )
             if config.telemetry.enabled
             else None
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
@@ -144,6 +144,15 @@ class Engine:
 
     def signal_names(self) -> set[str]:
         return set().union(*(expr.signal_names for _, expr in self._parsed))
+
+    def reads(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether some rule's selector picks this series (telemetry keeps the others out
+        of memory: a per-user series nobody alerts on need not live for a 7-day baseline)."""
+        return any(
+            sel.name == name and all(m.matches(labels) for m in sel.matchers)
+            for _, expr in self._parsed
+            for sel in expr.selectors
+        )
 
     def restore(self, alerts: Iterable[Alert]) -> None:
         self.alerts = {a.fingerprint: a for a in alerts}

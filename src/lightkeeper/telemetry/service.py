@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +52,17 @@ class Counters:
 
 class Telemetry:
     def __init__(
-        self, config: TelemetryConfig, store: Store, clock: Clock, rules: SignalStore
+        self,
+        config: TelemetryConfig,
+        store: Store,
+        clock: Clock,
+        rules: SignalStore,
+        reads: Callable[[str, Mapping[str, str]], bool] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
-        self.signals = TelemetrySignals(rules)
+        self.signals = TelemetrySignals(rules, reads)
         self.processor = Processor(config, self.signals)
         self.quotas = Quotas()
         self.cache = IssueCache()

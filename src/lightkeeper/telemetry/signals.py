@@ -38,9 +38,9 @@ signal                 one sample per                             value
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from lightkeeper.rules.signals import MinuteRow, SignalStore
+from lightkeeper.rules.signals import MinuteRow, SignalStore, series_key
 
 NAMES = frozenset(
     {
@@ -71,16 +71,40 @@ KEEP = 600.0
 LABEL_MAX = 120
 
 
+#: Series whose "does a rule read it" answer is remembered, at most.
+READS_CACHE = 100_000
+
+
 class TelemetrySignals:
-    def __init__(self, rules: SignalStore) -> None:
+    def __init__(
+        self,
+        rules: SignalStore,
+        reads: Callable[[str, Mapping[str, str]], bool] | None = None,
+    ) -> None:
         self.rules = rules
+        self.reads = reads
+        self._reads: dict[str, bool] = {}
         # Everything recorded through here, OpenTelemetry's own metrics (otel.*) included.
         self.own = SignalStore(keep=KEEP, names=None)
 
     def record(self, name: str, labels: Mapping[str, str], value: float, ts: float) -> None:
         self.own.record(name, labels, value, ts)
-        # The rules read it from memory; this module's store is the one that writes it.
-        self.rules.record(name, labels, value, ts, write=False)
+        if self.rules.wants(name) and self._read(name, labels):
+            # The rules read it from memory; this module's store is the one that writes it.
+            self.rules.record(name, labels, value, ts, write=False)
+
+    def _read(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Only series a rule's selector picks go to the rules' store, which keeps them as
+        long as the longest window (7 days for a baseline): not every user's cost."""
+        if self.reads is None:
+            return True
+        key = series_key(name, labels)
+        known = self._reads.get(key)
+        if known is None:
+            if len(self._reads) >= READS_CACHE:
+                self._reads.clear()
+            known = self._reads[key] = self.reads(name, labels)
+        return known
 
     def _both(
         self, name: str, project: str, extra: Mapping[str, str], value: float, ts: float
