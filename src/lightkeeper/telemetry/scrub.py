@@ -6,6 +6,7 @@ Runs on every event before it is stored, as the seed's Sentry `beforeSend` did (
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -84,7 +85,7 @@ def scrub(
     """
     if not isinstance(event, dict):
         return event
-    scrubber = _Scrubber(keys, emails)
+    scrubber = _scrubber(frozenset(keys), emails)
     request = event.get("request")
     if isinstance(request, dict):
         request.pop("cookies", None)
@@ -119,17 +120,38 @@ def _canonical(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
+#: Key names whose verdict a scrubber remembers: events repeat the same few hundred keys.
+_REMEMBERED = 10_000
+
+
+@functools.lru_cache(maxsize=16)
+def _scrubber(keys: frozenset[str], emails: bool) -> _Scrubber:
+    return _Scrubber(keys, emails)
+
+
 class _Scrubber:
     def __init__(self, keys: Iterable[str], emails: bool) -> None:
         self.keys = tuple({_canonical(k) for k in keys if isinstance(k, str) and k})
         self.emails = emails
+        self._verdicts: dict[str, bool] = {}
 
     def sensitive(self, name: str) -> bool:
-        name = _canonical(unquote_plus(name))
-        return any(key in name for key in self.keys)
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            canonical = _canonical(unquote_plus(name))
+            verdict = any(key in canonical for key in self.keys)
+            if len(self._verdicts) >= _REMEMBERED:
+                self._verdicts.clear()
+            self._verdicts[name] = verdict
+        return verdict
 
     def value(self, name: str, value: Any, depth: int) -> Any:
         """`value`, found under the key `name`, scrubbed."""
+        kind = type(value)  # exact types first: this runs for every value of every event
+        if kind is str:
+            return self.text(value) if ("=" in value or "://" in value or "@" in value) else value
+        if kind is int or kind is float or kind is bool or value is None:
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, tuple):  # not from JSON, but a caller may build events by hand
@@ -139,11 +161,16 @@ class _Scrubber:
         if depth >= _MAX_DEPTH:
             return FILTERED
         if isinstance(value, dict):
+            sensitive = self.sensitive
             for key, item in value.items():
-                if isinstance(key, str) and self.sensitive(key):
+                if type(key) is not str:
+                    value[key] = self.value("", item, depth + 1)
+                elif sensitive(key):
                     value[key] = FILTERED
+                elif type(item) is str and not ("=" in item or "://" in item or "@" in item):
+                    continue  # nothing in it to filter
                 else:
-                    value[key] = self.value(key if isinstance(key, str) else "", item, depth + 1)
+                    value[key] = self.value(key, item, depth + 1)
             return value
         pairs = name in _PAIR_LISTS
         for index, item in enumerate(value):
