@@ -136,7 +136,7 @@ def _tags(value: Any) -> list[tuple[str, str]]:
     return tags
 
 
-def _user(event: Mapping[str, Any]) -> str | None:
+def user_hash(event: Mapping[str, Any]) -> str | None:
     user = event.get("user")
     if not isinstance(user, dict):
         return None
@@ -175,7 +175,7 @@ class Processor:
             received=received,
             release=release,
             environment=_text(event.get("environment"), 64),
-            user=_user(event),
+            user=user_hash(event),
             tags=_tags(event.get("tags")),
             body=json.dumps(event, separators=(",", ":"), default=str).encode(),
         )

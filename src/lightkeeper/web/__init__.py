@@ -25,7 +25,9 @@ from lightkeeper.web.incidents_ui import incidents_ui_router
 from lightkeeper.web.ingest_api import ingest_router
 from lightkeeper.web.metrics import ServiceCollector
 from lightkeeper.web.runbooks import runbooks_router
+from lightkeeper.web.telemetry_api import telemetry_router
 from lightkeeper.web.telemetry_metrics import TelemetryCollector
+from lightkeeper.web.telemetry_ui import telemetry_ui_router
 
 
 def create_app(service: Service, manage: bool = True) -> FastAPI:
@@ -57,6 +59,8 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.include_router(incidents_router(auth))
     app.include_router(public)
     app.include_router(ingest_router())
+    app.include_router(telemetry_router(auth.require))
+    app.include_router(telemetry_ui_router(auth))
     app.include_router(dashboard_router(auth))
     app.include_router(alerts_ui_router(auth))
     app.include_router(incidents_ui_router(auth))
