@@ -3,9 +3,8 @@
 An issue keeps its first event as ``sample`` (zstd). Every later event of the issue is
 compressed with that sample as a zstd raw-content dictionary: events of one issue share
 nearly everything (stack trace, modules, SDK, contexts), so what is stored per event is
-little more than what differs — its id, time, user and variables. An event that opens an
-issue is its own dictionary: it costs one compressed copy in the issue and a few bytes in
-the event row.
+little more than what differs — its id, time, user and variables. The event that opens an
+issue is stored once, as the sample; its own row holds an empty payload.
 
 Everything of one batch — events, issue counters, tags, users, hourly counts — is written
 in one transaction, with an event id seen before skipped (an SDK that retries a request
@@ -34,6 +33,7 @@ from lightkeeper.store.tables import (
 
 LEVEL = 3  # zstd: level 3 is within a few % of 9 on events, at a fraction of the CPU
 CACHED_ISSUES = 512
+CACHED_COMPRESSORS = 64
 HOUR = 3600.0
 
 
@@ -71,22 +71,18 @@ class _Issue:
     id: int
     status: str
     sample: bytes  # the first event, uncompressed: the dictionary for the others
-    _compressor: zstandard.ZstdCompressor | None = None
-
-    def compress(self, body: bytes) -> bytes:
-        if self._compressor is None:
-            d = zstandard.ZstdCompressionDict(self.sample, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            self._compressor = zstandard.ZstdCompressor(level=LEVEL, dict_data=d)
-        return self._compressor.compress(body)
 
 
 class IssueCache:
-    """The issues recently written to, with their compressors (building one costs more than
-    compressing an event with it)."""
+    """The issues recently written to, and compressors for the busiest of them (building
+    one costs more than compressing an event with it; each holds ~150 KB of zstd state, so
+    fewer are kept than issues)."""
 
-    def __init__(self, size: int = CACHED_ISSUES) -> None:
+    def __init__(self, size: int = CACHED_ISSUES, compressors: int = CACHED_COMPRESSORS) -> None:
         self.size = size
+        self.compressors = compressors
         self._issues: OrderedDict[tuple[int, str], _Issue] = OrderedDict()
+        self._compressors: OrderedDict[int, zstandard.ZstdCompressor] = OrderedDict()
 
     def get(self, key: tuple[int, str]) -> _Issue | None:
         issue = self._issues.get(key)
@@ -100,9 +96,33 @@ class IssueCache:
         while len(self._issues) > self.size:
             self._issues.popitem(last=False)
 
+    def compress(self, issue: _Issue, body: bytes) -> bytes:
+        """``body`` against the issue's sample; the sample itself is stored as b""."""
+        if body == issue.sample:
+            return b""
+        compressor = self._compressors.get(issue.id)
+        if compressor is None:
+            compressor = _compressor(issue.sample, len(body))
+            self._compressors[issue.id] = compressor
+            while len(self._compressors) > self.compressors:
+                self._compressors.popitem(last=False)
+        else:
+            self._compressors.move_to_end(issue.id)
+        return compressor.compress(body)
+
     def forget(self) -> None:
         """After a rolled-back transaction: ids and statuses read in it may not be real."""
         self._issues.clear()
+        self._compressors.clear()
+
+
+def _compressor(sample: bytes, size: int) -> zstandard.ZstdCompressor:
+    d = zstandard.ZstdCompressionDict(sample, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    # Parameters sized for events of a few KB: smaller tables, less memory, same ratio.
+    params = zstandard.ZstdCompressionParameters.from_level(
+        LEVEL, source_size=max(size, 1024), dict_size=len(sample)
+    )
+    return zstandard.ZstdCompressor(compression_params=params, dict_data=d)
 
 
 def compress_sample(body: bytes) -> bytes:
@@ -110,7 +130,10 @@ def compress_sample(body: bytes) -> bytes:
 
 
 def decompress_event(payload: bytes, sample: bytes) -> dict[str, Any]:
-    """An event as stored → the event; ``sample`` is the issue's stored (compressed) sample."""
+    """An event as stored → the event; ``sample`` is the issue's stored (compressed) sample.
+    An empty payload is the event that opened the issue: the sample itself."""
+    if not payload:
+        return sample_event(sample)
     raw = zstandard.ZstdDecompressor().decompress(sample)
     d = zstandard.ZstdCompressionDict(raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
     data = zstandard.ZstdDecompressor(dict_data=d).decompress(payload)
@@ -156,7 +179,7 @@ def write_events(conn: Connection, records: Sequence[EventRecord], cache: IssueC
                     "level": r.level,
                     "release": r.release,
                     "environment": r.environment,
-                    "payload": issue.compress(r.body),
+                    "payload": cache.compress(issue, r.body),
                 }
             )
             if r.user:
