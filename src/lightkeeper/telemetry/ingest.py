@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from lightkeeper.telemetry.config import ProjectConfig, TelemetryConfig
 from lightkeeper.telemetry.envelope import Envelope, IngestError
 from lightkeeper.telemetry.events import normalize_route
@@ -66,8 +68,8 @@ def decode(envelope: Envelope) -> Decoded:
         if item.type not in CATEGORY and item.type != "client_report":
             continue
         try:
-            payload = json.loads(item.payload)
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload = orjson.loads(item.payload)
+        except (ValueError, UnicodeDecodeError) as exc:  # orjson's error is a ValueError
             raise IngestError(400, f"item {number} ({item.type}): not JSON: {exc}") from None
         if not isinstance(payload, dict):
             raise IngestError(400, f"item {number} ({item.type}): not a JSON object")
@@ -177,7 +179,7 @@ class Processor:
             environment=_text(event.get("environment"), 64),
             user=user_hash(event),
             tags=_tags(event.get("tags")),
-            body=json.dumps(event, separators=(",", ":"), default=str).encode(),
+            body=_dumps(event),
         )
 
     def transaction(self, project: ProjectConfig, tx: Mapping[str, Any], received: float) -> None:
@@ -230,6 +232,15 @@ class Processor:
             )
             if dropped:
                 self.signals.record("sdk.discarded", {"project": project.name}, dropped, received)
+
+
+def _dumps(event: dict[str, Any]) -> bytes:
+    """The event as compact JSON; orjson (several times faster) unless it holds what orjson
+    refuses — integers beyond 64 bits, which JSON allows."""
+    try:
+        return orjson.dumps(event)
+    except TypeError:
+        return json.dumps(event, separators=(",", ":"), default=str).encode()
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -40,6 +40,7 @@ PRUNE_MEMORY_EVERY = 60.0
 class _Waiting:
     records: list[EventRecord]
     done: asyncio.Future[None]
+    minutes: bool  # whether its answer must also wait for the signal minutes it changed
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Telemetry:
         self._queue: list[_Waiting] = []
         self._wake = asyncio.Event()
         self._error: str | None = None
+        self._minutes_written = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -94,7 +96,11 @@ class Telemetry:
             for tx in decoded.transactions:
                 self.processor.transaction(project, tx, now)
             self.processor.sessions(project, decoded, now)
-            await self.commit(records)
+            # Error events are what the answer promises; the minutes they count go out
+            # with the next write (within FLUSH_EVERY). Transactions and sessions are only
+            # minutes: their answer waits for those.
+            only_events = not (decoded.transactions or decoded.sessions or decoded.aggregates)
+            await self.commit(records, minutes=not only_events)
         except StoreError:
             self.quotas.give_back(project, decoded.cost, now)
             raise
@@ -110,10 +116,11 @@ class Telemetry:
             self.counters.refused[429] = self.counters.refused.get(429, 0) + 1
             raise IngestError(429, refusal.message, refusal.headers())
 
-    async def commit(self, records: list[EventRecord] | None = None) -> None:
-        """Wait until ``records`` and the signal minutes recorded so far are committed."""
+    async def commit(self, records: list[EventRecord] | None = None, minutes: bool = True) -> None:
+        """Wait until ``records`` (and, with ``minutes``, the signal minutes recorded so far)
+        are committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Waiting(records or [], done))
+        self._queue.append(_Waiting(records or [], done, minutes))
         self.counters.received += len(records or [])
         self._wake.set()
         await done
@@ -145,7 +152,13 @@ class Telemetry:
                 w = self._queue.pop(0)
                 waiting.append(w)
                 size += len(w.records)
-            minutes = self.signals.take_dirty()
+            now = self.clock.now()
+            due = not waiting or any(w.minutes for w in waiting)
+            if due or now - self._minutes_written >= FLUSH_EVERY:
+                minutes = self.signals.take_dirty()
+                self._minutes_written = now
+            else:
+                minutes = []
             if not waiting and not minutes:
                 return ok
             records = [r for w in waiting for r in w.records]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 
 from lightkeeper.store.engine import dialect_insert
 from lightkeeper.store.tables import (
@@ -69,7 +69,6 @@ class Written:
 @dataclass
 class _Issue:
     id: int
-    status: str
     sample: bytes  # the first event, uncompressed: the dictionary for the others
 
 
@@ -83,6 +82,7 @@ class IssueCache:
         self.compressors = compressors
         self._issues: OrderedDict[tuple[int, str], _Issue] = OrderedDict()
         self._compressors: OrderedDict[int, zstandard.ZstdCompressor] = OrderedDict()
+        self._stamp = 0.0
 
     def get(self, key: tuple[int, str]) -> _Issue | None:
         issue = self._issues.get(key)
@@ -110,8 +110,13 @@ class IssueCache:
             self._compressors.move_to_end(issue.id)
         return compressor.compress(body)
 
+    def stamp(self, at: float) -> float:
+        """``at``, nudged to be later than any stamp before it (see ``_touch``)."""
+        self._stamp = max(at, self._stamp + 1e-6)
+        return self._stamp
+
     def forget(self) -> None:
-        """After a rolled-back transaction: ids and statuses read in it may not be real."""
+        """After a rolled-back transaction: ids read in it may not be real."""
         self._issues.clear()
         self._compressors.clear()
 
@@ -159,15 +164,14 @@ def write_events(conn: Connection, records: Sequence[EventRecord], cache: IssueC
     tags: dict[tuple[int, str, str], list[float]] = {}
     hours: dict[tuple[int, float], int] = defaultdict(int)
     found = {key: _issue_for(conn, key, group[0], cache) for key, group in by_issue.items()}
-    _refresh_status(conn, [issue for issue, opened in found.values() if not opened])
+    stamp = cache.stamp(max(r.received for r in fresh)) if fresh else 0.0
+    regressed = _touch(conn, [(found[k][0], g) for k, g in by_issue.items()], stamp)
     for key, group in by_issue.items():
         issue, opened = found[key]
         if opened:
             written.new_issues.append((key[0], issue.id))
-        elif issue.status == "resolved":
+        elif issue.id in regressed:
             written.regressions.append((key[0], issue.id))
-        _touch(conn, issue, group, reopen=issue.status == "resolved")
-        issue.status = "unresolved" if issue.status == "resolved" else issue.status
         for r in group:
             rows.append(
                 {
@@ -224,84 +228,98 @@ def _without_duplicates(conn: Connection, records: Sequence[EventRecord]) -> lis
 def _issue_for(
     conn: Connection, key: tuple[int, str], first: EventRecord, cache: IssueCache
 ) -> tuple[_Issue, bool]:
-    """The issue of ``key``, opened with ``first`` as its sample if it is new."""
+    """The issue of ``key``, opened with ``first`` as its sample if it is new.
+
+    Not in the cache: most likely new, so the INSERT comes first (ON CONFLICT DO NOTHING
+    RETURNING tells whether this transaction opened it — another process may have won);
+    only when it already existed is it read.
+    """
     issue = cache.get(key)
     if issue is not None:
         return issue, False
     t = telemetry_issues
-    query = select(t.c.id, t.c.status, t.c.sample).where(
-        t.c.project_id == key[0], t.c.hash == key[1]
+    sample = compress_sample(first.body)
+    stmt = (
+        dialect_insert(conn.dialect.name, t)
+        .on_conflict_do_nothing(index_elements=["project_id", "hash"])
+        .returning(t.c.id)
     )
-    row = conn.execute(query).first()
-    opened = False
-    if row is None:
-        stmt = dialect_insert(conn.dialect.name, t).on_conflict_do_nothing(
-            index_elements=["project_id", "hash"]
-        )
-        conn.execute(
-            stmt,
-            {
-                "project_id": key[0],
-                "hash": key[1],
-                "title": first.title,
-                "culprit": first.culprit,
-                "level": first.level,
-                "method": first.method,
-                "components": json.dumps(list(first.components)),
-                "status": "unresolved",
-                "first_seen": first.ts,
-                "last_seen": first.ts,
-                "count": 0,
-                "users": 0,
-                "first_release": first.release,
-                "last_release": first.release,
-                "regressions": 0,
-                "sample": compress_sample(first.body),
-            },
-        )
+    opened_id = conn.execute(
+        stmt,
+        {
+            "project_id": key[0],
+            "hash": key[1],
+            "title": first.title,
+            "culprit": first.culprit,
+            "level": first.level,
+            "method": first.method,
+            "components": json.dumps(list(first.components)),
+            "status": "unresolved",
+            "first_seen": first.ts,
+            "last_seen": first.ts,
+            "count": 0,
+            "users": 0,
+            "first_release": first.release,
+            "last_release": first.release,
+            "regressions": 0,
+            "sample": sample,
+        },
+    ).scalar()
+    if opened_id is not None:
+        issue = _Issue(int(opened_id), first.body)
+    else:
+        query = select(t.c.id, t.c.sample).where(t.c.project_id == key[0], t.c.hash == key[1])
         row = conn.execute(query).one()
-        opened = row.status == "unresolved" and _is_empty(conn, row.id)
-    issue = _Issue(row.id, row.status, zstandard.ZstdDecompressor().decompress(row.sample))
+        issue = _Issue(row.id, zstandard.ZstdDecompressor().decompress(row.sample))
     cache.put(key, issue)
-    return issue, opened
+    return issue, opened_id is not None
 
 
-def _refresh_status(conn: Connection, issues: list[_Issue]) -> None:
-    """Statuses as stored now: someone may have resolved an issue since it was cached."""
-    if not issues:
-        return
+def _touch(
+    conn: Connection, groups: list[tuple[_Issue, list[EventRecord]]], stamp: float
+) -> set[int]:
+    """Count each group on its issue; return the ids of those that were resolved
+    (regressions: they are reopened).
+
+    The status is read and changed by the same UPDATE, so a resolve made a moment ago —
+    here or in another process — is seen: no cached status can miss a regression.
+    ``stamp`` is unique to this write: an issue whose ``regressed_at`` reads it afterwards
+    was reopened by this write. One UPDATE for all issues, one SELECT to read that back.
+    """
+    if not groups:
+        return set()
     t = telemetry_issues
-    status = dict(
-        conn.execute(select(t.c.id, t.c.status).where(t.c.id.in_([i.id for i in issues]))).all()
+    resolved = t.c.status == "resolved"
+    latest = func.max if conn.dialect.name == "sqlite" else func.greatest
+    query = (
+        update(t)
+        .where(t.c.id == bindparam("issue"))
+        .values(
+            count=t.c.count + bindparam("n"),
+            last_seen=latest(t.c.last_seen, bindparam("newest")),
+            level=bindparam("new_level"),
+            last_release=func.coalesce(bindparam("release"), t.c.last_release),
+            status=case((resolved, "unresolved"), else_=t.c.status),
+            regressed_at=case((resolved, stamp), else_=t.c.regressed_at),
+            regressions=t.c.regressions + case((resolved, 1), else_=0),
+        )
     )
-    for issue in issues:
-        issue.status = status.get(issue.id, issue.status)
-
-
-def _is_empty(conn: Connection, issue_id: int) -> bool:
-    """True for an issue this transaction just opened (another process may have won)."""
-    count = conn.execute(
-        select(telemetry_issues.c.count).where(telemetry_issues.c.id == issue_id)
-    ).scalar_one()
-    return int(count) == 0
-
-
-def _touch(conn: Connection, issue: _Issue, group: list[EventRecord], reopen: bool) -> None:
-    t = telemetry_issues
-    newest = max(group, key=lambda r: r.ts)
-    values: dict[str, Any] = {
-        "count": t.c.count + len(group),
-        "last_seen": func.max(t.c.last_seen, newest.ts)
-        if conn.dialect.name == "sqlite"
-        else func.greatest(t.c.last_seen, newest.ts),
-        "level": newest.level,
-    }
-    if newest.release:
-        values["last_release"] = newest.release
-    if reopen:
-        values.update(status="unresolved", regressed_at=newest.received)
-        values["regressions"] = t.c.regressions + 1
-    conn.execute(update(t).where(t.c.id == issue.id).values(**values))
+    params = []
+    for issue, group in groups:
+        newest = max(group, key=lambda r: r.ts)
+        params.append(
+            {
+                "issue": issue.id,
+                "n": len(group),
+                "newest": newest.ts,
+                "new_level": newest.level,
+                "release": newest.release,
+            }
+        )
+    conn.execute(query, params)
+    ids = [issue.id for issue, _ in groups]
+    reopened = select(t.c.id).where(t.c.id.in_(ids), t.c.regressed_at == stamp)
+    return {int(i) for (i,) in conn.execute(reopened)}
 
 
 def _tags_of(record: EventRecord) -> list[tuple[str, str]]:

@@ -141,16 +141,19 @@ def ingest_router() -> APIRouter:
             telemetry = _telemetry(request)
             project = _project(telemetry, project_id)
             limits = telemetry.config.limits
+            # A key in the headers or the query is checked before the body is even read;
+            # only one in the envelope's own header has to wait for the parse.
+            key = public_key(request.headers, request.query_params, None)
+            if key or kind != "envelope":
+                _check_key(project, key)
             raw = await _body(request, limits.max_body)
             data = decompress(raw, request.headers.get("content-encoding"), limits.max_body)
             if kind == "envelope":
                 envelope = parse_envelope(data, limits.max_item)
-                _check_key(
-                    project, public_key(request.headers, request.query_params, envelope.headers)
-                )
+                if not key:
+                    _check_key(project, public_key({}, {}, envelope.headers))
                 decoded = decode(envelope)
             else:
-                _check_key(project, public_key(request.headers, request.query_params, None))
                 if len(data) > limits.max_item:
                     raise IngestError(
                         413, f"event is {len(data)} bytes; the limit is {limits.max_item}"
