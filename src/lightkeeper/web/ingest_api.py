@@ -160,10 +160,8 @@ def ingest_router() -> APIRouter:
                     )
                 decoded = _decoded_event(_legacy_event(data))
             await telemetry.envelope(project, decoded)
-        except IngestError as exc:
-            return refuse(exc, sentry=True)
-        except StoreError as exc:
-            return refuse(IngestError(503, str(exc), {"Retry-After": "5"}), sentry=True)
+        except (IngestError, StoreError) as exc:
+            return refuse(_as_refusal(exc), sentry=True)
         return JSONResponse({"id": decoded.event_id}, headers=CORS)
 
     @router.post("/api/{project_id}/envelope/", summary="Sentry envelope endpoint")
@@ -187,32 +185,22 @@ def ingest_router() -> APIRouter:
     @router.post("/api/v1/events", summary="App events: api_call, rag_search, cache_access, …")
     async def events(request: Request) -> Response:
         try:
-            telemetry = _telemetry(request)
-            project = _project_by_key(telemetry, request)
-            limit = telemetry.config.limits.max_body
-            raw = await _body(request, limit)
-            data = decompress(raw, request.headers.get("content-encoding"), limit)
+            telemetry, project, data = await _keyed_body(request)
             batch = parse_batch(data, telemetry.clock.now())
             await telemetry.counted(project, len(batch.events))
             applied = apply_events(batch, project.name, telemetry.signals, telemetry.config)
             await telemetry.commit()
-        except IngestError as exc:
-            return refuse(exc)
-        except StoreError as exc:
-            return refuse(IngestError(503, str(exc), {"Retry-After": "5"}))
+        except (IngestError, StoreError) as exc:
+            return refuse(_as_refusal(exc))
         body: dict[str, Any] = {"accepted": applied.accepted}
         if applied.unpriced_models:
             body["unpriced_models"] = sorted(applied.unpriced_models)
         return JSONResponse(body, headers=CORS)
 
     async def otlp(request: Request, kind: str) -> Response:
+        content_type = request.headers.get("content-type")
         try:
-            telemetry = _telemetry(request)
-            project = _project_by_key(telemetry, request)
-            limit = telemetry.config.limits.max_body
-            raw = await _body(request, limit)
-            data = decompress(raw, request.headers.get("content-encoding"), limit)
-            content_type = request.headers.get("content-type")
+            telemetry, project, data = await _keyed_body(request)
             if kind == "traces":
                 spans = parse_traces(data, content_type)
                 await telemetry.counted(project, len(spans))
@@ -222,10 +210,8 @@ def ingest_router() -> APIRouter:
                 await telemetry.counted(project, len(points))
                 record_metrics(points, project.name, telemetry.signals)
             await telemetry.commit()
-        except IngestError as exc:
-            return refuse(exc)
-        except StoreError as exc:
-            return refuse(IngestError(503, str(exc), {"Retry-After": "5"}))
+        except (IngestError, StoreError) as exc:
+            return refuse(_as_refusal(exc))
         body, media = success_body(kind, content_type or "")
         return Response(body, media_type=media, headers=CORS)
 
@@ -238,6 +224,22 @@ def ingest_router() -> APIRouter:
         return await otlp(request, "metrics")
 
     return router
+
+
+async def _keyed_body(request: Request) -> tuple[Telemetry, ProjectConfig, bytes]:
+    """App events and OTLP: the project by its key, then the body, decompressed."""
+    telemetry = _telemetry(request)
+    project = _project_by_key(telemetry, request)
+    limit = telemetry.config.limits.max_body
+    raw = await _body(request, limit)
+    return telemetry, project, decompress(raw, request.headers.get("content-encoding"), limit)
+
+
+def _as_refusal(exc: IngestError | StoreError) -> IngestError:
+    """A store that is away is a 503 (retry soon): nothing was taken."""
+    if isinstance(exc, IngestError):
+        return exc
+    return IngestError(503, str(exc), {"Retry-After": "5"})
 
 
 def _decoded_event(event: dict[str, Any]) -> Decoded:
