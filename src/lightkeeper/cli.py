@@ -22,6 +22,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from lightkeeper import __version__
+from lightkeeper.backup.commands import build as build_backup_commands
 from lightkeeper.config import (
     LightkeeperConfig,
     bind_problem,
@@ -433,6 +434,10 @@ def version() -> None:
 
 
 app.add_typer(telemetry_app(load, ConfigOption), name="telemetry")
+_backup_app, _restore, _drill = build_backup_commands(load, ConfigOption)
+app.add_typer(_backup_app, name="backup")
+app.command("restore")(_restore)
+app.command("drill")(_drill)
 
 
 def main() -> None:

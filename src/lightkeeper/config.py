@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from lightkeeper.backup.config import BackupsConfig
 from lightkeeper.durations import Duration
 from lightkeeper.errors import ConfigError
 from lightkeeper.incidents.config import IncidentsConfig, OncallConfig
@@ -134,6 +135,10 @@ class LightkeeperConfig(StrictModel):
     telemetry: TelemetryConfig = Field(
         default_factory=TelemetryConfig,
         description="Projects whose apps send errors (Sentry SDKs), events and OpenTelemetry.",
+    )
+    backups: BackupsConfig = Field(
+        default_factory=BackupsConfig,
+        description="Backup targets and jobs (PostgreSQL, ChromaDB, directories).",
     )
 
     def base_url(self) -> str:
@@ -252,7 +257,7 @@ def _cross_checks(config: LightkeeperConfig, located: Located, filename: str) ->
                 )
             tokens[token] = monitor.name
     problems += _alerting_checks(config, located, filename)
-    for place, message in config.telemetry.problems():
+    for place, message in [*config.telemetry.problems(), *config.backups.problems()]:
         at = located.mark(place)
         problems.append(f"{filename}:{at.line}:{at.column}: {message}")
     if config.status_page.monitors:

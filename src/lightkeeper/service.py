@@ -17,8 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from lightkeeper.backup import runs as backup_runs
+from lightkeeper.backup.runner import Backups
 from lightkeeper.clock import Clock, SystemClock
 from lightkeeper.config import LightkeeperConfig
+from lightkeeper.cron import next_run
 from lightkeeper.errors import StoreError
 from lightkeeper.health import decide, overall
 from lightkeeper.notify.outbox import Outbox
@@ -40,6 +43,7 @@ T = TypeVar("T")
 SPARK_POINTS = 30
 UPTIME_REFRESH = 60.0
 PRUNE_EVERY = 3600.0
+BACKUP_SIGNALS_EVERY = 60.0
 
 
 @dataclass
@@ -97,6 +101,9 @@ class Service:
             also=self.alerting.write_minutes if deciding else None,
             after=self.alerting.tick if deciding else None,
             due=self.alerting.engine.next_due if deciding else None,
+        )
+        self.backups = (
+            Backups(config.backups, self.store.engine, self.clock) if config.backups.jobs else None
         )
         self.monitors: dict[str, MonitorRuntime] = {}
         self.by_token: dict[str, MonitorRuntime] = {}
@@ -164,6 +171,12 @@ class Service:
         # The first refresh comes soon, so a fresh start shows uptime within seconds.
         self._spawn(self._every(UPTIME_REFRESH, self.refresh_uptime, first=5.0), "uptime")
         self._spawn(self._every(PRUNE_EVERY, self.prune, first=60.0), "prune")
+        if self.backups is not None:
+            for job in self.config.backups.jobs:
+                self._spawn(self._backup_loop(job.name), f"backup-{job.name}")
+            self._spawn(
+                self._every(BACKUP_SIGNALS_EVERY, self.backup_signals, first=1.0), "backups"
+            )
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"lightkeeper-{name}"))
@@ -260,6 +273,34 @@ class Service:
             self.outbox.add(conn, digest.notifications(cfg.channels, cfg.date_of(at)), at)
         self.outbox.wake()
         return True
+
+    # backups ----------------------------------------------------------------------------
+
+    async def _backup_loop(self, name: str) -> None:
+        """Run the job on its schedule (only the leading process), then apply retention."""
+        assert self.backups is not None
+        job = self.backups.job(name)
+        while True:
+            now = self.clock.now()
+            await asyncio.sleep(max(next_run(job.schedule, job.tz, now) - now, 0.0))
+            if not await asyncio.to_thread(self.alerting.leadership.check):
+                continue
+            try:
+                await asyncio.to_thread(self.backups.run, name)
+                await asyncio.to_thread(self.backups.prune, name)
+            except Exception as exc:  # recorded by the runner; the next run tries again
+                log.warning("backup %s failed: %s", name, describe_store_error(exc))
+            await self.backup_signals()
+
+    async def backup_signals(self) -> None:
+        """Each job's backup age, verification, last result and drill time, as signals."""
+        now = self.clock.now()
+        for job in self.config.backups.jobs:
+            figures = await asyncio.to_thread(
+                backup_runs.job_signals, self.store.engine, job.name, now, self.started_at
+            )
+            for name, value in figures.samples():
+                self.signals.record(name, {"job": job.name}, value, now)
 
     # push monitors (PingBook) ---------------------------------------------------------
 

@@ -313,3 +313,24 @@ telemetry_events = Table(
     Index("ix_telemetry_events_issue", "issue_id", "id"),
     Index("ix_telemetry_events_received", "project_id", "received"),
 )
+
+# --- Protect: what backup runs, verifications and drills did ------------------------------
+
+# One row per run of a job, a verification or a drill: the values behind each decision
+# (sizes, checks, problems, recovery time) in ``detail``. The backups themselves are listed
+# from their manifests in the target; this is what happened to them.
+backup_runs = Table(
+    "backup_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # backup | verify | drill | prune | restore
+    Column("backup_id", String(128)),
+    Column("started", Float, nullable=False),
+    Column("finished", Float, nullable=False),
+    Column("ok", Integer, nullable=False),  # 1 or 0
+    Column("size", BigInteger),
+    Column("seconds", Float, nullable=False),
+    Column("detail", Text, nullable=False),  # JSON
+    Index("ix_backup_runs_job", "job", "kind", "finished"),
+)

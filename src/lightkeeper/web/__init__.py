@@ -19,6 +19,7 @@ from lightkeeper.web.alerts_api import alerts_router
 from lightkeeper.web.alerts_ui import alerts_ui_router
 from lightkeeper.web.api import api_router, public
 from lightkeeper.web.auth import TokenAuth
+from lightkeeper.web.backups_ui import backups_ui_router
 from lightkeeper.web.dashboard import dashboard_router
 from lightkeeper.web.incidents_api import incidents_router
 from lightkeeper.web.incidents_ui import incidents_ui_router
@@ -61,6 +62,7 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.include_router(ingest_router())
     app.include_router(telemetry_router(auth.require))
     app.include_router(telemetry_ui_router(auth))
+    app.include_router(backups_ui_router(auth))
     app.include_router(dashboard_router(auth))
     app.include_router(alerts_ui_router(auth))
     app.include_router(incidents_ui_router(auth))

@@ -1,0 +1,1 @@
+"""Protect: backups of PostgreSQL, ChromaDB and files — verified, kept by policy, restorable."""
