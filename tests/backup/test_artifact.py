@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 from pyrage import x25519  # type: ignore[import-untyped]
 
-from lightkeeper.backup.artifact import (
+from lightkeeper.backup.artifact import Staging, check, extract
+from lightkeeper.backup.errors import BackupError
+from lightkeeper.backup.manifest import (
     MANIFEST,
-    BackupError,
     FileEntry,
     Manifest,
-    Staging,
-    check,
-    extract,
     is_backup_id,
     load_manifest,
     new_backup_id,

@@ -22,8 +22,8 @@ from lightkeeper.backup.chroma import (
     export,
     inspect,
     restore,
-    verify,
 )
+from lightkeeper.backup.chroma_verify import verify
 from lightkeeper.errors import LightkeeperError
 from tests.probes.loopback import ChromaServer, closed_port
 

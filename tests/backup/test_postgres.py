@@ -19,17 +19,14 @@ import pytest
 
 from lightkeeper.backup import command
 from lightkeeper.backup.command import CommandError
+from lightkeeper.backup.pg_verify import drop_database, scratch_name, verify, with_database
 from lightkeeper.backup.postgres import (
     DumpInfo,
     PostgresError,
     connection_env,
-    drop_database,
     dump,
     inspect,
     restore,
-    scratch_name,
-    verify,
-    with_database,
 )
 from lightkeeper.errors import LightkeeperError
 from tests.conftest import PG_ADMIN, free_port, scratch_database

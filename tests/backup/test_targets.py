@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from lightkeeper.backup.artifact import CHUNK, MANIFEST, BackupError, Manifest, Staging, check
-from lightkeeper.backup.artifact import new_backup_id as new_id
-from lightkeeper.backup.targets import LocalTarget, S3Target, Target, staging_root
+from lightkeeper.backup.artifact import CHUNK, Staging, check
+from lightkeeper.backup.errors import BackupError
+from lightkeeper.backup.manifest import MANIFEST, Manifest
+from lightkeeper.backup.manifest import new_backup_id as new_id
+from lightkeeper.backup.s3 import S3Target
+from lightkeeper.backup.targets import LocalTarget, Target, staging_root
 from tests.backup.conftest import ACCESS_KEY, SECRET_KEY, S3Server
 from tests.conftest import free_port
 
@@ -214,8 +217,10 @@ def test_kill_9_while_staging(target: Target, tmp_path: Path) -> None:
 CHILD_UPLOAD = """
 import os, sys
 from pathlib import Path
-from lightkeeper.backup.artifact import Manifest, Staging
-from lightkeeper.backup.targets import S3Target, staging_root
+from lightkeeper.backup.artifact import Staging
+from lightkeeper.backup.manifest import Manifest
+from lightkeeper.backup.s3 import S3Target
+from lightkeeper.backup.targets import staging_root
 
 class SlowNetwork(S3Target):
     def _upload(self, path, key):

@@ -1,4 +1,5 @@
-"""Chroma backups through the HTTP API: export every collection, restore it anywhere, verify.
+"""Chroma backups through the HTTP API: export every collection and restore it anywhere;
+:mod:`~lightkeeper.backup.chroma_verify` checks an export in scratch collections.
 
 Nothing backs up ChromaDB itself (chroma#1061, #4238) and its on-disk index can break after
 a crash (chroma#7090), so the portable copy is the records: ids, embeddings, documents and
@@ -15,13 +16,10 @@ file-level copy with the server stopped, when that matters.
 from __future__ import annotations
 
 import hashlib
-import math
-import secrets
 import struct
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
@@ -36,12 +34,12 @@ from lightkeeper.redact import redact_text, redact_url
 Json = dict[str, Any]
 _ATTEMPTS = 3
 _FIELDS = ("id", "document", "metadata", "embedding")  # a record line, in this order
-_INCLUDE = [f"{key}s" for key in _FIELDS[1:]]
+INCLUDE = [f"{key}s" for key in _FIELDS[1:]]
 
 
 @dataclass(frozen=True)
 class CollectionStat:
-    """What a collection holds; ``checksum`` does not depend on record order (``_Tally``)."""
+    """What a collection holds; ``checksum`` does not depend on record order (``Tally``)."""
 
     name: str
     count: int
@@ -57,15 +55,7 @@ class ChromaDump:
     seconds: float
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    problems: list[str]
-    checks: list[str]
-    restore_seconds: float
-
-
-class _Api:
+class Api:
     """One Chroma database over HTTP; every failure is a LightkeeperError naming the URL."""
 
     def __init__(
@@ -155,7 +145,7 @@ class _Api:
     def records(self, coll: Json, body: Json) -> list[Json]:
         """``get`` with ``body`` (ids, or limit and offset), as record lines."""
         page = self.call("POST", f"{self.at(coll)}/get", f"read {coll['name']!r}", body)
-        columns = [page.get(key) or [None] * len(page["ids"]) for key in _INCLUDE]
+        columns = [page.get(key) or [None] * len(page["ids"]) for key in INCLUDE]
         rows = zip(page["ids"], *columns, strict=True)
         return [dict(zip(_FIELDS, row, strict=True)) for row in rows]
 
@@ -163,7 +153,7 @@ class _Api:
         return f"{self.root}/collections/{quote(str(coll['id']), safe='')}"
 
 
-class _Tally:
+class Tally:
     """Record digests by id: sha256 of the id, document and metadata as canonical JSON, then
     the embedding as little-endian float32 (what Chroma stores). The checksum hashes them in
     id order, so it does not depend on the order the server returned records in."""
@@ -192,7 +182,7 @@ class _Tally:
 
 
 def _read_once(
-    api: _Api, coll: Json, label: str, batch: int, out: IO[bytes] | None
+    api: Api, coll: Json, label: str, batch: int, out: IO[bytes] | None
 ) -> CollectionStat | None:
     """Every record of ``coll`` (to ``out``, after a definition line); None if writes went on."""
     before = api.count(coll)
@@ -201,9 +191,9 @@ def _read_once(
         definition = {"name": coll["name"], **{k: coll.get(v) for k, v in keys.items()}}
         out.write(orjson.dumps({**definition, "dimension": coll.get("dimension"), "count": before}))
         out.write(b"\n")
-    tally = _Tally()
+    tally = Tally()
     while True:
-        body = {"limit": batch, "offset": len(tally.digests), "include": _INCLUDE}
+        body = {"limit": batch, "offset": len(tally.digests), "include": INCLUDE}
         page = api.records(coll, body)
         for record in page:
             if not tally.add(record):
@@ -217,9 +207,7 @@ def _read_once(
     return tally.stat(label)
 
 
-def _read(
-    api: _Api, coll: Json, label: str, batch: int, path: Path | None = None
-) -> CollectionStat:
+def _read(api: Api, coll: Json, label: str, batch: int, path: Path | None = None) -> CollectionStat:
     """``_read_once`` until the counts and the records agree; to ``path`` if given."""
     for _ in range(_ATTEMPTS):
         if path is None:
@@ -258,7 +246,7 @@ def export(
     record in the server's order. Embeddings are kept exactly as the API returns them."""
     started = time.monotonic()
     (out_dir / "collections").mkdir(parents=True, exist_ok=True)
-    api = _Api(url, tenant, database, headers, timeout)
+    api = Api(url, tenant, database, headers, timeout)
     with api.client:
         version = str(api.call("GET", "/version", "version"))
         api.open_database()
@@ -270,7 +258,7 @@ def export(
     return ChromaDump(files, version, stats, time.monotonic() - started)
 
 
-def _lines(path: Path, start: int = 0) -> Iterator[Json]:
+def read_lines(path: Path, start: int = 0) -> Iterator[Json]:
     """The JSON lines of a dump file from line ``start`` (0: the definition, 1: records)."""
     with path.open("rb") as stream:
         for number, line in enumerate(stream):
@@ -282,10 +270,11 @@ def _lines(path: Path, start: int = 0) -> Iterator[Json]:
                 yield record
 
 
-def _dump(dump_dir: Path) -> list[tuple[Path, Json]]:
+def read_dump(dump_dir: Path) -> list[tuple[Path, Json]]:
     """Each collection file with its definition (first) line."""
     dump = [
-        (path, next(_lines(path), None)) for path in sorted(dump_dir.glob("collections/*.jsonl"))
+        (path, next(read_lines(path), None))
+        for path in sorted(dump_dir.glob("collections/*.jsonl"))
     ]
     if not dump:
         raise LightkeeperError(f"{dump_dir / 'collections'}: no *.jsonl files to restore")
@@ -311,15 +300,16 @@ def restore(
     A target that already holds records is refused (nothing is touched) unless ``force``,
     which deletes and recreates it; an empty one is recreated so its settings match. A
     missing database is created."""
-    api = _Api(url, tenant, database, headers)
+    api = Api(url, tenant, database, headers)
     with api.client:
         api.open_database(create=True)
-        return _restore(api, _dump(dump_dir), prefix, force, batch)
+        return load_dump(api, read_dump(dump_dir), prefix, force, batch)
 
 
-def _restore(
-    api: _Api, dump: list[tuple[Path, Json]], prefix: str, force: bool, batch: int
+def load_dump(
+    api: Api, dump: list[tuple[Path, Json]], prefix: str, force: bool, batch: int
 ) -> list[str]:
+    """:func:`restore` through an open ``api``, from what :func:`read_dump` read."""
     targets = [prefix + definition["name"] for _, definition in dump]
     for target in targets:
         found = api.find(target)
@@ -332,7 +322,7 @@ def _restore(
         if api.find(target) is not None:
             api.delete(target)
         add = f"{api.at(api.create(definition, target))}/add"
-        rows, added = _lines(path, 1), 0
+        rows, added = read_lines(path, 1), 0
         while chunk := list(islice(rows, batch)):
             body = {f"{key}s": [record[key] for record in chunk] for key in _FIELDS}
             api.call("POST", add, f"add to {target!r}", body)
@@ -357,105 +347,13 @@ def inspect(
     collections named ``prefix + name``, reported as ``name`` (to compare with a manifest).
 
     A restored cosine collection will not match its manifest bit for bit: Chroma hands back
-    cosine vectors rescaled, a float32 unit or two off what was added (``verify`` allows it)."""
-    api = _Api(url, tenant, database, headers)
+    cosine vectors rescaled, a float32 unit or two off what was added
+    (:func:`~lightkeeper.backup.chroma_verify.verify` allows it)."""
+    api = Api(url, tenant, database, headers)
     with api.client:
         api.open_database()
         selected = api.select(collections, prefix)
         return [_read(api, coll, coll["name"][len(prefix) :], 1000) for coll in selected]
-
-
-def verify(
-    dump_dir: Path,
-    expected: Sequence[CollectionStat],
-    url: str,
-    *,
-    tenant: str = "default_tenant",
-    database: str = "default_database",
-    headers: Mapping[str, str] | None = None,
-) -> VerifyResult:
-    """Check each dump file against ``expected`` (the manifest's count and checksum), restore
-    into scratch collections ``lk_verify_<utc time>_<4 hex>_<name>`` (so never the source),
-    compare them with the dump record by record, query each for the nearest neighbour of its
-    first record, and always delete the scratch collections."""
-    prefix = f"lk_verify_{datetime.now(UTC):%Y%m%d%H%M%S}_{secrets.token_hex(2)}_"
-    problems: list[str] = []
-    checks: list[str] = []
-    restore_seconds = 0.0
-    api = _Api(url, tenant, database, headers)
-    with api.client:
-        try:
-            dump = _dump(dump_dir)
-            paths = {definition["name"]: path for path, definition in dump}
-            named = {want.name for want in expected}
-            problems += [f"{name}: in the dump, not the manifest" for name in paths.keys() - named]
-            problems += [f"{name}: in the manifest, not the dump" for name in named - paths.keys()]
-            started = time.monotonic()
-            api.open_database(create=True)
-            _restore(api, dump, prefix, False, 500)
-            restore_seconds = time.monotonic() - started
-            for want in expected:
-                if want.name in paths:
-                    found = _compare(api, prefix + want.name, want, paths[want.name])
-                    problems += [f"{want.name}: {problem}" for problem in found]
-                    if not found:
-                        checks.append(f"{want.name}: {want.count} records intact, restored equal")
-        except LightkeeperError as exc:
-            problems.append(str(exc))
-        finally:
-            try:
-                for coll in api.select(None, prefix):
-                    api.delete(coll["name"])
-            except LightkeeperError as exc:
-                problems.append(f"scratch collections {prefix}* not deleted: {exc}")
-    return VerifyResult(not problems, problems, checks, restore_seconds)
-
-
-def _compare(api: _Api, scratch: str, want: CollectionStat, path: Path) -> list[str]:
-    """What is wrong with one collection: its dump file against the manifest, its restore
-    against the dump (the first few differences), then a nearest-neighbour query."""
-    tally = _Tally()
-    for record in _lines(path, 1):
-        tally.add(record)
-    if (stat := tally.stat(want.name)) != want:
-        return [f"the dump's {stat.count} records differ from the manifest's (changed since?)"]
-    if (coll := api.find(scratch)) is None:
-        return ["not restored"]
-    if (count := api.count(coll)) != want.count:
-        return [f"{count} records restored, the manifest says {want.count}"]
-    problems: list[str] = []
-    rows = _lines(path, 1)
-    while (chunk := list(islice(rows, 500))) and len(problems) < 3:
-        ids = [record["id"] for record in chunk]
-        restored = {got["id"]: got for got in api.records(coll, {"ids": ids, "include": _INCLUDE})}
-        problems += [
-            f"record {r['id']!r} came back different"
-            for r in chunk
-            if not _same(r, restored.get(r["id"]))
-        ]
-    first = next(_lines(path, 1), None)
-    if problems or first is None:
-        return problems
-    body = {"query_embeddings": [first["embedding"]], "n_results": 5, "include": ["distances"]}
-    answer = api.call("POST", f"{api.at(coll)}/query", f"query {scratch!r}", body)
-    ids, distances = answer["ids"][0], answer["distances"][0]
-    # Another record may share the embedding: a tie at the top distance counts as found.
-    if first["id"] in ids and distances[ids.index(first["id"])] <= distances[0]:
-        return []
-    return [f"a query with {first['id']!r}'s embedding found {ids[:3]} nearest"]
-
-
-def _same(want: Json, got: Json | None) -> bool:
-    """Equal records, but for float32 rounding in the embedding: Chroma hands back a cosine
-    collection's vectors rescaled, a unit or two in the last place off what was added."""
-    if got is None:
-        return False
-    text = [
-        orjson.dumps([r["document"], r["metadata"]], option=orjson.OPT_SORT_KEYS)
-        for r in (want, got)
-    ]
-    a, b = want["embedding"] or [], got["embedding"] or []
-    return text[0] == text[1] and len(a) == len(b) and math.dist(a, b) <= 1e-6 * math.hypot(*a)
 
 
 def delete_collections(
@@ -467,7 +365,7 @@ def delete_collections(
     headers: Mapping[str, str] | None = None,
 ) -> None:
     """Delete collections by name (a drill's scratch copies); a missing one is fine."""
-    api = _Api(url, tenant, database, headers)
+    api = Api(url, tenant, database, headers)
     with api.client:
         for name in names:
             if api.find(name) is not None:

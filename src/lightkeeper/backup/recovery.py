@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from lightkeeper.backup import chroma, postgres
-from lightkeeper.backup.artifact import BackupError, Manifest
+from lightkeeper.backup import chroma, chroma_verify, pg_verify, postgres
 from lightkeeper.backup.config import ChromaJob, FilesJob, PostgresJob
+from lightkeeper.backup.errors import BackupError
+from lightkeeper.backup.manifest import Manifest
 from lightkeeper.redact import redact_url
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Dumped:
-    """What postgres.verify needs of a dump, as the manifest recorded it."""
+    """What pg_verify.verify needs of a dump, as the manifest recorded it."""
 
     format: str
     tables: list[postgres.TableStat]
@@ -52,7 +53,7 @@ def _pick(backups: Backups, job: Job, backup_id: str | None) -> Manifest:
 
 def admin_dsn(job: PostgresJob) -> str:
     """Where scratch databases are created: ``admin_dsn``, else the source's server."""
-    return job.admin_dsn or postgres.with_database(job.dsn, "postgres")
+    return job.admin_dsn or pg_verify.with_database(job.dsn, "postgres")
 
 
 def verify(backups: Backups, job: Job, backup_id: str | None = None) -> Outcome:
@@ -76,9 +77,9 @@ def verify(backups: Backups, job: Job, backup_id: str | None = None) -> Outcome:
 
 
 def _verify_content(job: Job, manifest: Manifest, plain: Path, outcome: Outcome) -> None:
-    result: postgres.VerifyResult | chroma.VerifyResult
+    result: pg_verify.VerifyResult | chroma_verify.VerifyResult
     if isinstance(job, PostgresJob):
-        result = postgres.verify(
+        result = pg_verify.verify(
             plain,
             _Dumped(
                 manifest.details.get("format", "directory"),
@@ -94,7 +95,9 @@ def _verify_content(job: Job, manifest: Manifest, plain: Path, outcome: Outcome)
         )
     elif isinstance(job, ChromaJob):
         expected = [chroma.CollectionStat(**c) for c in manifest.collections]
-        result = chroma.verify(plain, expected, job.url, tenant=job.tenant, database=job.database)
+        result = chroma_verify.verify(
+            plain, expected, job.url, tenant=job.tenant, database=job.database
+        )
     else:
         outcome.checks.append("files: every file decrypted and decompressed")
         return
@@ -179,18 +182,18 @@ def drill(backups: Backups, job: Job) -> Outcome:
 def _drill_restore(job: Job, manifest: Manifest, plain: Path, outcome: Outcome) -> None:
     if isinstance(job, PostgresJob):
         admin = admin_dsn(job)
-        name = postgres.scratch_name(manifest.details.get("database", job.name), "lk_drill_")
-        postgres.create_database(admin, name)
+        name = pg_verify.scratch_name(manifest.details.get("database", job.name), "lk_drill_")
+        pg_verify.create_database(admin, name)
         try:
             postgres.restore(
                 plain,
                 manifest.details.get("format", "directory"),
-                postgres.with_database(admin, name),
+                pg_verify.with_database(admin, name),
                 jobs=job.jobs,
             )
             outcome.checks.append(f"restored into scratch database {name}")
         finally:
-            postgres.drop_database(admin, name)
+            pg_verify.drop_database(admin, name)
     elif isinstance(job, ChromaJob):
         prefix = f"lk_drill_{int(time.time())}_"
         created = chroma.restore(

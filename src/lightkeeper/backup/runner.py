@@ -23,17 +23,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from lightkeeper.backup import chroma, postgres, runs
-from lightkeeper.backup.artifact import (
-    BackupError,
-    Manifest,
-    Staging,
-    check,
-    extract,
-    new_backup_id,
-)
+from lightkeeper.backup.artifact import Staging, check, extract
 from lightkeeper.backup.config import BackupsConfig, ChromaJob, FilesJob, PostgresJob
+from lightkeeper.backup.errors import BackupError
+from lightkeeper.backup.manifest import Manifest, new_backup_id
 from lightkeeper.backup.retention import Backup, Decision, decide
-from lightkeeper.backup.targets import LocalTarget, S3Target, Target, staging_root
+from lightkeeper.backup.s3 import S3Target
+from lightkeeper.backup.targets import LocalTarget, Target, staging_root
 from lightkeeper.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
