@@ -198,3 +198,53 @@ alerts:
     [manifest] = service.backups.backups(service.backups.job("uploads"))
     assert manifest.id in page.text and "uploads" in page.text and "passed" in page.text
     service.store.close()
+
+
+def test_a_chroma_file_level_copy_stops_and_restarts_the_server(tmp_path: Path) -> None:
+    from tests.probes.loopback import chroma_executable
+
+    port, data = closed_port(), tmp_path / "chroma-data"
+    pidfile, log = tmp_path / "chroma.pid", tmp_path / "chroma.log"
+    start = (
+        f"sh -c 'ANONYMIZED_TELEMETRY=False nohup {chroma_executable()} run --path {data} "
+        f"--host 127.0.0.1 --port {port} > {log} 2>&1 & echo $! > {pidfile}'"
+    )
+    stop = (
+        f"sh -c 'kill $(cat {pidfile}); "
+        f"while kill -0 $(cat {pidfile}) 2>/dev/null; do sleep 0.1; done'"
+    )
+    url = f"http://127.0.0.1:{port}"
+    subprocess.run(start, shell=True, check=True)  # noqa: S602 - the test's own command
+    try:
+        from lightkeeper.backup.runner import _wait_until_up
+
+        _wait_until_up(url, None)
+        seed_collection(url, "lessons", 50)
+        config = BackupsConfig.model_validate(
+            {
+                "targets": {"local": {"type": "local", "path": str(tmp_path / "backups")}},
+                "jobs": [
+                    {
+                        "name": "vectors",
+                        "type": "chroma",
+                        "url": url,
+                        "target": "local",
+                        "data_path": str(data),
+                        "stop_command": stop,
+                        "start_command": start,
+                    }
+                ],
+            }
+        )
+        s = store(tmp_path)
+        backups = Backups(config, s.engine)
+        outcome = backups.run("vectors")
+        assert outcome.ok and outcome.details["verify"] is True  # the server is back
+        [manifest] = backups.backups(backups.job("vectors"))
+        names = [f.name for f in manifest.files]
+        assert any(n.startswith("data/chroma.sqlite3") for n in names), names
+        assert any(n.startswith("collections/lessons.jsonl") for n in names), names
+        assert manifest.details["file_copy"] is True
+        s.close()
+    finally:
+        subprocess.run(stop, shell=True, check=False, timeout=30)  # noqa: S602

@@ -25,9 +25,9 @@ Example (YAML)::
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lightkeeper.backup.retention import RetentionPolicy
 from lightkeeper.cron import CronSchedule
@@ -130,6 +130,22 @@ class ChromaJob(JobBase):
     database: str = "default_database"
     collections: list[str] | None = Field(None, description="Default: every collection.")
     token: str | None = Field(None, description="A bearer token, from the environment.")
+    data_path: str | None = Field(
+        None,
+        description="The server's data directory: also copy its files, with the server "
+        "stopped by stop_command and started again by start_command.",
+    )
+    stop_command: str | None = Field(None, description="e.g. systemctl stop chroma")
+    start_command: str | None = Field(None, description="e.g. systemctl start chroma")
+
+    @model_validator(mode="after")
+    def _file_copy_stops_the_server(self) -> Self:
+        if self.data_path is not None and not (self.stop_command and self.start_command):
+            raise ValueError(
+                "a file-level copy (data_path) needs stop_command and start_command: the "
+                "files of a running Chroma server are not a consistent copy"
+            )
+        return self
 
 
 class FilesJob(JobBase):

@@ -12,6 +12,7 @@ against the job's RTO.
 from __future__ import annotations
 
 import logging
+import shlex
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine
 
-from lightkeeper.backup import chroma, postgres, runs
+from lightkeeper.backup import chroma, command, postgres, runs
 from lightkeeper.backup.artifact import Staging, check, extract
 from lightkeeper.backup.config import BackupsConfig, ChromaJob, FilesJob, PostgresJob
 from lightkeeper.backup.errors import BackupError
@@ -31,6 +33,7 @@ from lightkeeper.backup.retention import Backup, Decision, decide
 from lightkeeper.backup.s3 import S3Target
 from lightkeeper.backup.targets import LocalTarget, Target, staging_root
 from lightkeeper.clock import Clock, SystemClock
+from lightkeeper.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +194,10 @@ class Backups:
             )
             for name in dump.files:
                 staging.add(work / name, name, compress=True)
+            if job.data_path is not None:
+                _file_copy(job, staging)
             return {
+                "details": {"file_copy": job.data_path is not None},
                 "server": dump.server_version,
                 "collections": [
                     {
@@ -286,6 +292,33 @@ class Backups:
         self._record(
             outcome.job, outcome.kind, started, outcome.ok, outcome.backup_id, outcome.size, detail
         )
+
+
+def _file_copy(job: ChromaJob, staging: Staging) -> None:
+    """The server's data directory as files, with the server stopped (a copy of a running
+    server's files may not open: chroma#7090), and started again whatever happens."""
+    assert job.data_path is not None
+    assert job.stop_command is not None
+    assert job.start_command is not None
+    command.run(shlex.split(job.stop_command), timeout=120)
+    try:
+        staging.add(Path(job.data_path), "data", compress=True, keep_source=True)
+    finally:
+        command.run(shlex.split(job.start_command), timeout=120)
+        _wait_until_up(job.url, headers=_bearer(job.token))
+
+
+def _wait_until_up(url: str, headers: dict[str, str] | None, limit: float = 60.0) -> None:
+    """The server answers its heartbeat again (verification reads it next)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise BackupError(f"{redact_url(url)} did not come back within {limit:.0f} s of start_command")
 
 
 def _bearer(token: str | None) -> dict[str, str] | None:
