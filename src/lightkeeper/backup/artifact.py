@@ -192,6 +192,12 @@ class Staging:
         if any(e.name == stored for e in self.entries):
             raise BackupError(f"cannot stage {source}: {stored} is already in this backup")
 
+        if not compress and not self._recipients and not keep_source:
+            moved = self._move(source, stored)
+            if moved is not None:
+                self.entries.append(moved)
+                return moved
+
         def convert(reader: _Tap, writer: _Tap) -> None:
             data: Any = reader
             if compress:
@@ -221,6 +227,33 @@ class Staging:
         if not keep_source:
             source.unlink(missing_ok=True)
         return entry
+
+    def _move(self, source: Path, stored: str) -> FileEntry | None:
+        """Stored as is (pg_dump output: already compressed, no key): a rename on the same
+        filesystem and one read for the checksum, instead of a copy — the difference
+        between a backup as fast as pg_dump and one a copy slower. None: another disk."""
+        dest = self.path / stored
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(source, dest)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return None
+            raise write_failure(exc, stored, self.path) from exc
+        try:
+            with dest.open("rb") as stored_file:
+                digest = hashlib.file_digest(stored_file, "sha256")
+            size = dest.stat().st_size
+        except OSError as exc:
+            raise BackupError(f"cannot read back {stored}: {exc.strerror}") from exc
+        return FileEntry(
+            name=stored,
+            size=size,
+            sha256=digest.hexdigest(),
+            compression="none",
+            encrypted=False,
+            source_size=size,
+        )
 
     def finish(self, manifest: Manifest) -> Path:
         """Write ``manifest.json`` last (fsync file and directories); the staging is then ready

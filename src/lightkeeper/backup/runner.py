@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -124,9 +125,13 @@ class Backups:
             log.info("removed %d leftovers of interrupted %s backups", swept, job.name)
         staging = Staging(staging_root(target, job.name), backup_id, job.encrypt_to)
         try:
-            with tempfile.TemporaryDirectory(prefix="lightkeeper-dump-") as work:
-                say("dumping")
-                manifest_fields = self._dump(job, Path(work), staging)
+            # The dump goes inside the staging directory: on the same filesystem its files
+            # are moved into the backup, not copied, and a killed run leaves one thing to sweep.
+            work = staging.path / ".work"
+            work.mkdir()
+            say("dumping")
+            manifest_fields = self._dump(job, work, staging)
+            shutil.rmtree(work)
             say("publishing")
             manifest = Manifest(
                 id=backup_id,
