@@ -132,3 +132,15 @@ def test_bad_store_url_is_a_config_error() -> None:
         Store("mysql://root@localhost/x")
     with pytest.raises(ConfigError, match="not a database URL"):
         Store("not a url at all")
+
+
+def test_the_head_constant_is_alembics_head() -> None:
+    """migrate() skips alembic when the store is at HEAD: HEAD must be the newest revision."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from lightkeeper.store.engine import HEAD, MIGRATIONS
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD

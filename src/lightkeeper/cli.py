@@ -36,7 +36,6 @@ from lightkeeper.probes import build_probe
 from lightkeeper.probes.base import ProbeContext
 from lightkeeper.remote import DEFAULT_URL, TokenOption, UrlOption, call
 from lightkeeper.rules.commands import alerts, silence_app
-from lightkeeper.service import check_once
 from lightkeeper.telemetry.commands import telemetry_app
 from lightkeeper.types import Health, ProbeResult
 
@@ -226,6 +225,8 @@ async def _check_all(cfg: LightkeeperConfig) -> list[tuple[Any, ProbeResult | No
         async def one(monitor: Any) -> ProbeResult | None:
             if monitor.passive:
                 return None
+            from lightkeeper.service import check_once  # the service stack: only here
+
             return await check_once(build_probe(monitor, context), monitor.timeout)
 
         found = await asyncio.gather(*(one(m) for m in cfg.monitors))

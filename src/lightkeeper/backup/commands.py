@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,8 +19,10 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lightkeeper.backup.runner import Backups, Outcome
 from lightkeeper.errors import ConfigError, LightkeeperError
+
+if TYPE_CHECKING:  # the runner (drivers, compression, crypto) loads only for backup commands
+    from lightkeeper.backup.runner import Backups, Outcome
 
 # Piped (CI logs, grep) a table is not squeezed into 80 columns: its reasons stay whole.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -51,7 +53,8 @@ def build(load: Callable[[Path | None], Any], config_option: Any) -> tuple[typer
     )
 
     @contextmanager
-    def backups(config: Path | None) -> Iterator[Backups]:
+    def backups(config: Path | None) -> "Iterator[Backups]":
+        from lightkeeper.backup.runner import Backups
         from lightkeeper.store import Store
 
         cfg = load(config)
@@ -76,7 +79,7 @@ def build(load: Callable[[Path | None], Any], config_option: Any) -> tuple[typer
         finally:
             store.close()
 
-    def report(outcome: Outcome) -> None:
+    def report(outcome: "Outcome") -> None:
         for check in outcome.checks:
             out.print(f"  [green]✓[/green] {escape(check)}")
         for problem in outcome.problems:

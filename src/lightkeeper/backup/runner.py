@@ -25,13 +25,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from lightkeeper.backup import chroma, command, postgres, runs
+from lightkeeper.backup import command, postgres, runs
 from lightkeeper.backup.artifact import Staging, check, extract
 from lightkeeper.backup.config import BackupsConfig, ChromaJob, FilesJob, PostgresJob
 from lightkeeper.backup.errors import BackupError
 from lightkeeper.backup.manifest import Manifest, new_backup_id
 from lightkeeper.backup.retention import Backup, Decision, decide
-from lightkeeper.backup.s3 import S3Target
 from lightkeeper.backup.targets import LocalTarget, Target, staging_root
 from lightkeeper.clock import Clock, SystemClock
 from lightkeeper.redact import redact_url
@@ -84,6 +83,8 @@ class Backups:
             if cfg.type == "local":
                 target = LocalTarget(name, Path(cfg.path))
             else:
+                from lightkeeper.backup.s3 import S3Target  # boto3 only when S3 is used
+
                 target = S3Target(
                     name,
                     cfg.bucket,
@@ -189,6 +190,8 @@ class Backups:
                 },
             }
         if isinstance(job, ChromaJob):
+            from lightkeeper.backup import chroma  # httpx and the rest: Chroma jobs only
+
             dump = chroma.export(
                 job.url,
                 work,
