@@ -271,6 +271,9 @@ class Backups:
             if problems:
                 yield None, problems
                 return
+            if all(f.compression == "none" and not f.encrypted for f in manifest.files):
+                yield local, []  # stored as is (pg_dump output) and just checked: no copy
+                return
             plain = extract(local, manifest, Path(tmp) / "plain", job.identity)
             yield plain, []
 
