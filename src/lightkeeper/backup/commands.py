@@ -31,14 +31,15 @@ EXIT_USAGE = 3
 
 
 def human_size(n: int | None) -> str:
+    """Bytes in binary units, labelled as such: 19,133,565 → '18.2 MiB'."""
     if n is None:
         return ""
     size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size:.1f} TB"
+    return f"{size:.1f} TiB"
 
 
 def _when(ts: float) -> str:

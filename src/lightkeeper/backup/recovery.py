@@ -31,6 +31,7 @@ class _Dumped:
 
     format: str
     tables: list[postgres.TableStat]
+    database: str  # names the scratch database: lk_verify_<database>_…
 
 
 def _outcome(job: Job, kind: str, manifest: Manifest | None) -> Outcome:
@@ -87,6 +88,7 @@ def _verify_content(job: Job, manifest: Manifest, plain: Path, outcome: Outcome)
                     postgres.TableStat(t["schema"], t["name"], int(t["rows"]))
                     for t in manifest.tables
                 ],
+                manifest.details.get("database", job.name),
             ),
             admin_dsn(job),
             queries=job.verify.queries,
