@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 Job = PostgresJob | ChromaJob | FilesJob
 SWEEP_AFTER = 3600.0  # seconds a leftover upload must be idle before it is removed
-#: Told what is happening: ("dumping", None), ("staging", bytes so far) … for a progress bar.
+#: Told each phase as it starts ("dumping", "publishing", "verifying"), for a progress line.
 Progress = Callable[[str], None]
 
 
@@ -334,7 +334,3 @@ def _wait_until_up(url: str, headers: dict[str, str] | None, limit: float = 60.0
 
 def _bearer(token: str | None) -> dict[str, str] | None:
     return {"Authorization": f"Bearer {token}"} if token else None
-
-
-def elapsed(since: float) -> float:
-    return time.monotonic() - since
