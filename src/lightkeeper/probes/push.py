@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import ClassVar, Literal, Self
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
+from lightkeeper.cron import check_cron, next_run
 from lightkeeper.durations import Duration, format_duration, humanize
 from lightkeeper.probes.base import MonitorBase, ProbeContext
 from lightkeeper.types import ProbeResult, State
@@ -59,14 +59,7 @@ class PushMonitor(MonitorBase):
     @field_validator("schedule")
     @classmethod
     def _schedule_is_cron(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(
-                f"{value!r} is not a cron schedule; write 5 fields: minute hour day month "
-                "weekday, e.g. '0 3 * * *' for 03:00 every day"
-            )
-        return value
+        return None if value is None else check_cron(value)
 
     @model_validator(mode="after")
     def _period_or_schedule(self) -> Self:
@@ -83,8 +76,7 @@ class PushMonitor(MonitorBase):
         """When the ping after one received at ``last_ping`` is due (before grace)."""
         if self.schedule is None:
             return last_ping + self.period
-        start = datetime.fromtimestamp(last_ping, ZoneInfo(self.tz))
-        return float(croniter(self.schedule, start).get_next(datetime).timestamp())
+        return next_run(self.schedule, self.tz, last_ping)
 
     def expectation(self, due: float) -> str:
         grace = format_duration(self.grace)
