@@ -6,12 +6,7 @@ import asyncio
 from typing import Literal
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
 from pydantic import Field, field_validator
-from redis.asyncio.connection import parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, RedisError
 
 from lightkeeper.probes.base import MonitorBase, ProbeContext, Stopwatch, describe_error, timed_out
 from lightkeeper.redact import redact_text, redact_url
@@ -32,6 +27,10 @@ class RedisMonitor(MonitorBase):
     @field_validator("url")
     @classmethod
     def _url_parses(cls, value: str) -> str:
+        # redis-py is imported where it is used: a CLI command that never probes Redis
+        # (`backup run` from cron) should not pay for loading it.
+        from redis.asyncio.connection import parse_url
+
         try:
             parse_url(value)
         except ValueError as exc:
@@ -51,6 +50,11 @@ class RedisProbe:
         self._secrets = (password,) if password else ()
 
     async def check(self) -> ProbeResult:
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import AuthenticationError, RedisError
+
         config = self.config
         # A fresh client per check, closed after it: nothing lingers between checks, and
         # no retries, because a probe wants the first failure, not a hidden recovery.
