@@ -180,6 +180,8 @@ def test_one_off_window_and_bad_windows() -> None:
         MaintenanceWindow.model_validate(
             {"name": "m", "schedule": "0 2 * * *", "duration": "1h", "tz": "Mars/Base"}
         )
+    with pytest.raises(ValueError, match="is not a cron schedule; write 5 fields"):
+        MaintenanceWindow.model_validate({"name": "m", "schedule": "0 2 * *", "duration": "1h"})
 
 
 @settings(max_examples=150, deadline=None)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
+from lightkeeper.cron import CronSchedule
 from lightkeeper.durations import Duration
 from lightkeeper.probes.base import StrictModel
 from lightkeeper.rules.engine import Alert, AlertState
@@ -96,7 +97,7 @@ class MaintenanceWindow(StrictModel):
     matchers: list[str] = Field(default_factory=list, description="Empty: every alert.")
     start: datetime | None = None
     end: datetime | None = None
-    schedule: str | None = Field(None, description="Cron expression: when each window opens.")
+    schedule: CronSchedule | None = Field(None, description="Cron: when each window opens.")
     duration: Duration | None = None
     tz: TimeZoneName = "UTC"
 
@@ -108,8 +109,6 @@ class MaintenanceWindow(StrictModel):
         recurring = self.schedule is not None and self.duration is not None
         if once == recurring:
             raise ValueError("give either start and end, or schedule and duration")
-        if self.schedule is not None and not croniter.is_valid(self.schedule):
-            raise ValueError(f"{self.schedule!r} is not a cron expression (5 fields)")
         if once and self.end <= self.start:  # type: ignore[operator]
             raise ValueError("end must be after start")
         return self
