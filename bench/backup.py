@@ -69,14 +69,17 @@ Raw figures go to bench/results/backup-<time>.json; `--json` prints them.
 
 from __future__ import annotations
 
+import sys
+
+# This directory holds secrets.py (the secret-scanner benchmark): first on the search path it
+# would stand in for the standard library's `secrets`, which pydantic imports. Last, it won't.
+sys.path.append(sys.path.pop(0))
+
 import argparse
-import json
 import os
 import platform
 import re
 import shutil
-import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -104,16 +107,12 @@ from _backup_pg import (
     tree_bytes,
 )
 from _backup_report import FORMATS, MIB, Run, render, summarize
+from _results import log, publish, stop_cleanly
 
-RESULTS_DIR = Path(__file__).parent / "results"
 DATABASE = "lk_bench_backup"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432"
 STEPS = ("backup", "restore", "verify", "startup")
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def busy_jiffies() -> tuple[int, float]:
@@ -453,23 +452,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] = print) -> None:
     args = parse_args(argv)
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)  # unwinds through the clean-up in measure()
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    report = measure(args)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    raw = RESULTS_DIR / f"backup-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    raw.write_text(json.dumps(report, indent=2) + "\n")
-    if args.json:
-        out(json.dumps(report, indent=2))
-        log(f"raw figures: {raw}")
-    else:
-        out("")
-        out(render(report))
-        out(f"raw figures: {raw}")
+    stop_cleanly()  # an interrupt unwinds through the clean-up in measure()
+    publish(measure(args), render, "backup", args.json, out)
 
 
 if __name__ == "__main__":

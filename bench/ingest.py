@@ -41,18 +41,21 @@ per event stored. Raw figures go to bench/results/ as JSON; `--json` prints them
 
 from __future__ import annotations
 
+import sys
+
+# This directory holds secrets.py (the secret-scanner benchmark): first on the search path it
+# would stand in for the standard library's `secrets`, which pydantic imports. Last, it won't.
+sys.path.append(sys.path.pop(0))
+
 import argparse
 import contextlib
-import json
 import math
 import os
 import platform
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -71,9 +74,9 @@ from _ingest_servers import (
     tree_cpu_seconds,
     tree_memory,
 )
+from _results import log, publish, stop_cleanly
 from _sentry_envelopes import BodyPool, Recorded, capture
 
-RESULTS_DIR = Path(__file__).parent / "results"
 MIB = 1024 * 1024
 
 # Bugsink 2.6.2 measured on this machine, from the issue.
@@ -92,10 +95,6 @@ SAMPLE_EVERY_S = 0.5
 SAMPLE_AFTER_WINDOW_S = 0.1
 FAST_SAMPLING_FOR_S = 3.0
 WARMUP_BODIES = 400
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- sampling while a level runs -------------------------------------------------------------
@@ -788,24 +787,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] = print) -> None:
     args = parse_args(argv)
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop servers
-
-    signal.signal(signal.SIGTERM, terminate)
-    # Ctrl-C stops the servers too, even when a script started us with SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    report = measure(args)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    raw = RESULTS_DIR / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    raw.write_text(json.dumps(report, indent=2) + "\n")
-    if args.json:
-        out(json.dumps(report, indent=2))
-        log(f"raw figures: {raw}")
-    else:
-        out("")
-        out(render(report))
-        out(f"raw figures: {raw}")
+    stop_cleanly()  # an interrupt unwinds through the finally blocks that stop servers
+    publish(measure(args), render, "ingest", args.json, out)
 
 
 if __name__ == "__main__":
