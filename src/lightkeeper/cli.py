@@ -22,6 +22,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from lightkeeper import __version__
+from lightkeeper.audit.commands import build as build_audit_commands
 from lightkeeper.backup.commands import build as build_backup_commands
 from lightkeeper.config import (
     LightkeeperConfig,
@@ -439,6 +440,9 @@ _backup_app, _restore, _drill = build_backup_commands(load, ConfigOption)
 app.add_typer(_backup_app, name="backup")
 app.command("restore")(_restore)
 app.command("drill")(_drill)
+_scan_app, _audit_app = build_audit_commands(load, ConfigOption)
+app.add_typer(_scan_app, name="scan")
+app.add_typer(_audit_app, name="audit")
 
 
 def main() -> None:

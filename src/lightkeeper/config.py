@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from lightkeeper.audit.config import AuditsConfig
 from lightkeeper.backup.config import BackupsConfig
 from lightkeeper.durations import Duration
 from lightkeeper.errors import ConfigError
@@ -140,6 +141,10 @@ class LightkeeperConfig(StrictModel):
         default_factory=BackupsConfig,
         description="Backup targets and jobs (PostgreSQL, ChromaDB, directories).",
     )
+    audits: AuditsConfig = Field(
+        default_factory=AuditsConfig,
+        description="Secret-scan allowlist; scheduled secret, header and dependency audits.",
+    )
 
     def base_url(self) -> str:
         """How people reach this server: ``server.public_url``, else http://host:port."""
@@ -198,6 +203,8 @@ def load_config(
         config = config.model_copy(
             update={"runbooks": str((file.parent / config.runbooks).resolve())}
         )
+    if config.audits.jobs:
+        config = config.model_copy(update={"audits": config.audits.relative_to(file.parent)})
     return config
 
 
@@ -257,7 +264,11 @@ def _cross_checks(config: LightkeeperConfig, located: Located, filename: str) ->
                 )
             tokens[token] = monitor.name
     problems += _alerting_checks(config, located, filename)
-    for place, message in [*config.telemetry.problems(), *config.backups.problems()]:
+    for place, message in [
+        *config.telemetry.problems(),
+        *config.backups.problems(),
+        *config.audits.problems(),
+    ]:
         at = located.mark(place)
         problems.append(f"{filename}:{at.line}:{at.column}: {message}")
     if config.status_page.monitors:

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from lightkeeper.audit import runner as audit_runner
+from lightkeeper.audit.config import AuditJob
+from lightkeeper.audit.findings import Report
 from lightkeeper.backup import runs as backup_runs
 from lightkeeper.backup.runner import Backups
 from lightkeeper.clock import Clock, SystemClock
@@ -44,6 +47,17 @@ SPARK_POINTS = 30
 UPTIME_REFRESH = 60.0
 PRUNE_EVERY = 3600.0
 BACKUP_SIGNALS_EVERY = 60.0
+AUDIT_FIRST_RUN = 5.0  # seconds after start: every audit runs once, then on its schedule
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """An audit job's last run: its report, or why it could not run."""
+
+    started: float
+    finished: float
+    report: Report | None
+    error: str | None = None
 
 
 @dataclass
@@ -105,6 +119,7 @@ class Service:
         self.backups = (
             Backups(config.backups, self.store.engine, self.clock) if config.backups.jobs else None
         )
+        self.audit_results: dict[str, AuditResult] = {}
         self.monitors: dict[str, MonitorRuntime] = {}
         self.by_token: dict[str, MonitorRuntime] = {}
         self.uptime: dict[int, dict[str, Uptime]] = {}
@@ -177,6 +192,8 @@ class Service:
             self._spawn(
                 self._every(BACKUP_SIGNALS_EVERY, self.backup_signals, first=1.0), "backups"
             )
+        for audit in self.config.audits.jobs:
+            self._spawn(self._audit_loop(audit), f"audit-{audit.name}")
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"lightkeeper-{name}"))
@@ -301,6 +318,41 @@ class Service:
             )
             for name, value in figures.samples():
                 self.signals.record(name, {"job": job.name}, value, now)
+
+    # audits ---------------------------------------------------------------------------
+
+    async def _audit_loop(self, job: AuditJob) -> None:
+        """Once soon after start — so the signals, and alerts on them, hold across a
+        restart — then on the job's schedule; only the leading process runs audits."""
+        due = self.clock.now() + AUDIT_FIRST_RUN
+        while True:
+            await asyncio.sleep(max(due - self.clock.now(), 0.0))
+            if await asyncio.to_thread(self.alerting.leadership.check):
+                await self.run_audit(job)
+            due = next_run(job.schedule, job.tz, self.clock.now())
+
+    async def run_audit(self, job: AuditJob) -> AuditResult:
+        """Run one audit in a thread and record its signals (``audit.findings`` …)."""
+        started = self.clock.now()
+        try:
+            # A run past its timeout is abandoned (its thread finishes on its own) and
+            # counts as failed.
+            report = await asyncio.wait_for(
+                asyncio.to_thread(audit_runner.run_job, job, self.config.audits), job.timeout
+            )
+        except Exception as exc:
+            reason = timed_out(job.timeout) if isinstance(exc, TimeoutError) else str(exc)
+            log.warning("audit %s could not run: %s", job.name, reason)
+            result = AuditResult(started, self.clock.now(), None, reason or type(exc).__name__)
+            samples = list(audit_runner.failed_samples(job))
+        else:
+            result = AuditResult(started, self.clock.now(), report)
+            samples = list(audit_runner.samples(job, report))
+            log.info("audit %s: %d finding(s)", job.name, len(report.findings))
+        self.audit_results[job.name] = result
+        for name, labels, value in samples:
+            self.signals.record(name, labels, value, result.finished)
+        return result
 
     # push monitors (PingBook) ---------------------------------------------------------
 

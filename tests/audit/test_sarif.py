@@ -23,7 +23,7 @@ def _report() -> Report:
             "An AWS access key id with its secret key.",
             help="Deactivate the key in IAM, then remove it from the code.",
             severity=Severity.CRITICAL,
-            tags=("secret",),
+            tags=("security", "secret"),
         ),
         "generic-secret": Rule("generic-secret", "Generic secret", "", severity=Severity.MEDIUM),
     }
@@ -58,6 +58,7 @@ def test_sarif_is_valid_and_carries_what_github_reads() -> None:
     assert [r["id"] for r in rules] == ["aws-access-key", "generic-secret"]
     assert rules[0]["properties"]["security-severity"] == "9.5"  # critical: GitHub's > 9.0
     assert rules[0]["name"] == "AwsAccessKey"
+    assert rules[0]["properties"]["tags"] == ["security", "secret"]  # a set: no repeats
     first, second = run["results"]
     assert first["ruleIndex"] == 0 and second["ruleIndex"] == 1
     assert first["level"] == "error" and second["level"] == "note"

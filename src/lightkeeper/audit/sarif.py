@@ -63,7 +63,8 @@ def _rule(rule: Rule | None, rule_id: str) -> dict[str, Any]:
         "fullDescription": {"text": rule.description or rule.name},
         "defaultConfiguration": {"level": rule.severity.sarif_level},
         "properties": {
-            "tags": ["security", *rule.tags],
+            # A set in SARIF (uniqueItems): "security" once, whoever else names it.
+            "tags": list(dict.fromkeys(("security", *rule.tags))),
             "security-severity": rule.severity.security_severity,
             "precision": "high",
         },

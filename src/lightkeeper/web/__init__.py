@@ -18,6 +18,7 @@ from lightkeeper.service import Service
 from lightkeeper.web.alerts_api import alerts_router
 from lightkeeper.web.alerts_ui import alerts_ui_router
 from lightkeeper.web.api import api_router, public
+from lightkeeper.web.audits_ui import audits_router
 from lightkeeper.web.auth import TokenAuth
 from lightkeeper.web.backups_ui import backups_ui_router
 from lightkeeper.web.dashboard import dashboard_router
@@ -63,6 +64,7 @@ def create_app(service: Service, manage: bool = True) -> FastAPI:
     app.include_router(telemetry_router(auth.require))
     app.include_router(telemetry_ui_router(auth))
     app.include_router(backups_ui_router(auth))
+    app.include_router(audits_router(auth))
     app.include_router(dashboard_router(auth))
     app.include_router(alerts_ui_router(auth))
     app.include_router(incidents_ui_router(auth))
