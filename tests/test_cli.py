@@ -118,7 +118,9 @@ def test_the_reference_example_validates() -> None:
 def test_up_with_an_unreachable_store_says_so_without_a_traceback(tmp_path: Path) -> None:
     config = tmp_path / "lk.yaml"
     port = free_port()
-    config.write_text(f"store: {{url: 'postgresql://app:s3cret-pw@127.0.0.1:{port}/x'}}\n")
+    config.write_text(
+        f"store: {{url: 'postgresql://app:s3cret-pw@127.0.0.1:{port}/x'}}\n"  # lightkeeper:allow
+    )
     run = lightkeeper("up", "--config", str(config), "--port", str(free_port()))
     assert run.returncode == 1
     assert "cannot open the store" in run.stderr and "Connection refused" in run.stderr

@@ -25,7 +25,8 @@ from tests.conftest import Server, Target, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "s3cret-never-shown"  # trust auth ignores it; it must still never be echoed
+# Trust auth ignores it; it must still never be echoed.
+PASSWORD = "s3cret-never-shown"  # lightkeeper:allow
 OS_USER = "postgres"  # initdb refuses to run as root
 
 CONFIG = """\

@@ -317,7 +317,7 @@ def test_scratch_names_are_fresh_prefixed_and_short(source_db: str) -> None:
     ("dsn", "env", "secrets"),
     [
         (
-            "postgresql://app:s3cr%40t@db.internal:6432/shop?sslmode=require&application_name=lk",
+            "postgresql://app:s3cr%40t@db.internal:6432/shop?sslmode=require&application_name=lk",  # lightkeeper:allow
             {
                 "PGUSER": "app",
                 "PGPASSWORD": "s3cr@t",
