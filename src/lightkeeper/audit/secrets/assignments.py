@@ -34,7 +34,9 @@ _ASSIGNMENT = re.compile(
     r"""(?ix)
     (?:password|passwd|passphrase|pwd|secret|token|api[_.\-]?key|access[_.\-]?key
       |private[_.\-]?key|auth[_.\-]?key|credentials?)
-    [A-Za-z0-9_.\-]*                  # the rest of the key: _KEY, _BASE, s
+    [A-Za-z0-9_.\-]{0,64}             # the rest of the key: _KEY, _BASE, s (bounded:
+                                      # in a long base64url run, each keyword hit would
+                                      # otherwise scan to the run's end, O(n²) per run)
     (?P<close>["'`\]]?)[ \t]*        # a closing quote or bracket: "password": / ['token'] =
     (?P<op>=|:=|:|=>|\?=|\|\|=)(?![=>:])  # = := : => ?= ||=, not == => or C++ ::
     (?P<space>[ \t]*)
@@ -49,8 +51,12 @@ _MARKUP = frozenset({".css", ".scss", ".sass", ".less", ".html", ".htm", ".xml",
 _KEY_END = re.compile(r"[\"'`\]\s:=?|>]")
 
 
+_KEY_REACH = 128  # no real key name is longer; bounds the walk back in a long token run
+
+
 def _key_start(text: str, pos: int) -> int:
-    while pos > 0 and _KEY_CHARS.match(text, pos - 1):
+    floor = max(0, pos - _KEY_REACH)
+    while pos > floor and _KEY_CHARS.match(text, pos - 1):
         pos -= 1
     return pos
 
@@ -173,8 +179,8 @@ _AUTHORIZATION = re.compile(
 def _authorization(m: re.Match[str], ctx: Context) -> Candidate | None:
     """``Authorization: Bearer <token>`` (RFC 6750 §2.1) and ``Basic <base64(user:pass)>``
     (RFC 7617) in curl lines, HTTP examples and configs, where no key name is at hand."""
-    lo, _ = ctx.line_bounds(m.start())
-    if "authorization" not in ctx.text[max(lo, m.start() - 40) : m.start()].lower():
+    lo, _ = ctx.around(m.start(), m.start(), 40, 0)
+    if "authorization" not in ctx.text[lo : m.start()].lower():
         return None
     value = m.group("value").rstrip(".,;)")
     if value.startswith("eyJ") or not is_real_generic_value(value):

@@ -161,10 +161,20 @@ class Context:
     text: str
     kind: FileKind
 
-    def line_bounds(self, pos: int) -> tuple[int, int]:
-        start = self.text.rfind("\n", 0, pos) + 1
-        end = self.text.find("\n", pos)
-        return start, (len(self.text) if end < 0 else end)
+    def around(self, start: int, end: int, before: int, after: int) -> tuple[int, int]:
+        """Up to ``before`` characters before ``start`` and ``after`` after ``end``, clipped
+        to the line. Only that much is searched for the line's ends, so a check on a 5 MB
+        minified line costs the window, not the line, per keyword hit."""
+        text = self.text
+        lo = max(0, start - before)
+        newline = text.rfind("\n", lo, start)
+        if newline >= 0:
+            lo = newline + 1
+        hi = min(len(text), end + after)
+        newline = text.find("\n", start, hi)
+        if newline >= 0:
+            hi = newline
+        return lo, hi
 
 
 Check = Callable[[re.Match[str], Context], Candidate | None]

@@ -26,8 +26,11 @@ from lightkeeper.audit.secrets.rules import DETECTORS, RULES
 
 ALLOW_MARKER = "lightkeeper:allow"
 # "# Your DSN here", "<- your key here", "replace with your token": the line says the value
-# is an example, whatever it looks like.
+# is an example. Only for values with no provider format to vouch for them: a prefixed,
+# high-entropy token (sk-ant-…, ghp_…, sk_live_…) or a private key is real whatever the
+# comment beside it says, and `api_key = "sk-…"  # put your key here` is how notebooks leak.
 _EXAMPLE_LINE = re.compile(r"\byour\b[^\n]{0,40}\bhere\b|\breplace (?:this|it|with)\b", re.I)
+_EXAMPLE_LINE_RULES = frozenset({"generic-secret", "dotenv", "database-url", "sentry-dsn", "jwt"})
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _NEWLINE = re.compile("\n")
 
@@ -88,9 +91,7 @@ def candidates(text: str, kind: FileKind) -> list[Candidate]:
                 m = detector.pattern.match(text, start)
                 matches = [m] if m else []
             else:
-                line_start, line_end = ctx.line_bounds(start)
-                before, after = detector.window
-                lo, hi = max(line_start, start - before), min(line_end, end + 1 + after)
+                lo, hi = ctx.around(start, end + 1, *detector.window)
                 matches = list(detector.pattern.finditer(text, lo, hi))
             for m in matches:
                 c = detector.check(m, ctx)
@@ -133,6 +134,9 @@ def detect(text: str, path: str) -> list[Hit]:
     line_starts: list[int] | None = None
     if len(found) > 8:
         line_starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+    # Per line: its end, whether it reads as an example, whether it carries the marker
+    # (computed once: a minified line can hold many hits and megabytes of text).
+    lines: dict[int, tuple[int, bool, bool]] = {}
     hits: list[Hit] = []
     for c in found:
         if line_starts is not None:
@@ -141,10 +145,17 @@ def detect(text: str, path: str) -> list[Hit]:
         else:
             line = text.count("\n", 0, c.start) + 1
             line_start = text.rfind("\n", 0, c.start) + 1
-        line_end = text.find("\n", c.start)
-        if line_end < 0:
-            line_end = len(text)
-        if _EXAMPLE_LINE.search(text, line_start, line_end):
+        if line not in lines:
+            line_end = text.find("\n", c.start)
+            if line_end < 0:
+                line_end = len(text)
+            lines[line] = (
+                line_end,
+                _EXAMPLE_LINE.search(text, line_start, line_end) is not None,
+                text.find(ALLOW_MARKER, line_start, line_end) >= 0,
+            )
+        line_end, example, allowed = lines[line]
+        if example and c.rule in _EXAMPLE_LINE_RULES:
             continue
         rule = RULES[c.rule]
         hits.append(
@@ -157,7 +168,7 @@ def detect(text: str, path: str) -> list[Hit]:
                 line=line,
                 column=c.start - line_start + 1,
                 end_column=min(c.end, line_end) - line_start + 1,
-                allowed=ALLOW_MARKER in text[line_start:line_end],
+                allowed=allowed,
             )
         )
     return hits

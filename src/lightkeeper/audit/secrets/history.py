@@ -4,16 +4,22 @@ One ``git log --all -p -U0 --date-order --reverse`` (one process, not one per co
 streams the added lines of each commit, oldest first: ``--date-order`` never shows a
 parent after its child and otherwise follows commit dates, and ``-U0`` drops context
 lines so only ``+`` lines and hunk headers (``@@ -a,b +c,d @@``, whose ``c`` is the line
-number in the new file) remain. Merge commits show no diff (git's default), so a secret
-is attributed to the commit that introduced it on its branch. Each secret (fingerprint)
-is reported once, at its first appearance; removing it later does not remove the finding,
-because it stays readable in history until the credential is rotated.
+number in the new file) remain. Merge commits are shown as dense combined diffs (``--cc``,
+git-diff(1) "Combined diff format"): only lines that are new against *every* parent (``++``
+for two parents) are read, which is what a conflict resolution or an "evil merge" wrote;
+lines a merge takes from one side were read in that side's commit, which ``--date-order``
+puts first, so a secret is attributed to the commit that introduced it on its branch
+(git's default shows merges with no diff at all, so a secret written while resolving a
+conflict would never be seen; gitleaks' ``git log -p`` has that blind spot). Each secret
+(fingerprint) is reported once, at its first appearance; removing it later does not remove
+the finding, because it stays readable in history until the credential is rotated.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+import sys
 import tempfile
 import time
 from collections import deque
@@ -38,7 +44,9 @@ from lightkeeper.backup.command import CommandError, run
 _MARK = b"\x1e"
 _FIELD = "\x1f"
 _FORMAT = "--format=%x1e%H%x1f%an%x1f%ae%x1f%aI"
-_HUNK = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+# "@@ -a,b +c,d @@" for a commit, "@@@ -a,b -c,d +e,f @@@" for a two-parent merge (one
+# more "@" and "-range" per parent): the count of "@" gives the number of parents.
+_HUNK = re.compile(rb"^(@@+) (?:-\d+(?:,\d+)? )+\+(\d+)(?:,\d+)? @@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,11 @@ def _git(repo: Path, *args: str, ok_codes: tuple[int, ...] = (0,)) -> str:
 def _check_repository(repo: Path, since: str | None) -> str | None:
     """The commit ``since`` names (resolved, so it cannot be read as an option), after
     checking that ``repo`` is a git repository."""
+    if repo.exists() and not repo.is_dir():
+        raise ScanError(
+            f"{repo} is a file: --history scans a git repository, so give its directory"
+            " (or drop --history to scan this file)"
+        )
     if not repo.is_dir():
         raise ScanError(f"{repo} does not exist: give the path of a git repository")
     try:
@@ -79,6 +92,14 @@ def _check_repository(repo: Path, since: str | None) -> str | None:
     except CommandError as exc:
         if exc.returncode is None:  # git itself is missing or hung
             raise ScanError(str(exc)) from None
+        if "dubious ownership" in exc.stderr:
+            # git >= 2.35.2 refuses a repository another user owns (CVE-2022-24765); a
+            # scheduled scan as the service user meets this, and it is not "no repository".
+            raise ScanError(
+                f"{repo} belongs to another user and git refuses to read it (dubious"
+                " ownership): run `git config --global --add safe.directory"
+                f" {repo.resolve()}` as the user running the scan, or scan as the owner"
+            ) from None
         raise ScanError(
             f"{repo} is not a git repository: --history needs one (run it in a clone, or"
             " drop --history to scan the files)"
@@ -118,23 +139,29 @@ def _path(raw: bytes) -> str:
     return text[2:] if text.startswith("b/") else text
 
 
-def parse_log(stream: Iterator[bytes], commits: list[Commit]) -> Iterator[Chunk]:
+def parse_log(
+    stream: Iterator[bytes], commits: list[Commit], max_size: int = sys.maxsize
+) -> Iterator[Chunk]:
     """Chunks of added lines from ``git log -p -U0`` output with our ``--format``;
-    ``commits`` is filled as commit headers go by."""
+    ``commits`` is filled as commit headers go by. A chunk past ``max_size`` bytes keeps
+    counting its size but drops its lines (it will be skipped as too large), so a 1 GB dump
+    committed once does not become gigabytes of Python strings."""
     chunk: Chunk | None = None
     in_hunk = False
     number = 0
+    parents = 1  # prefix columns of a diff line: one, or one per parent of a merge
+    added = b"+"
     for raw in stream:
         if raw.startswith(_MARK):
-            if chunk is not None and chunk.lines:
+            if chunk is not None and chunk.size:
                 yield chunk
             chunk, in_hunk = None, False
             sha, author, email, date = (
                 raw[1:].rstrip(b"\n").decode("utf-8", errors="replace").split(_FIELD, 3)
             )
             commits.append(Commit(sha, author, email, date))
-        elif raw.startswith(b"diff --git "):
-            if chunk is not None and chunk.lines:
+        elif raw.startswith((b"diff --git ", b"diff --cc ", b"diff --combined ")):
+            if chunk is not None and chunk.size:
                 yield chunk
             chunk, in_hunk = None, False
         elif not in_hunk and raw.startswith(b"+++ "):
@@ -147,15 +174,24 @@ def parse_log(stream: Iterator[bytes], commits: list[Commit]) -> Iterator[Chunk]
         elif raw.startswith(b"@@"):
             m = _HUNK.match(raw)
             if m:
-                in_hunk, number = True, int(m.group(1))
-        elif in_hunk and raw.startswith(b"+"):
-            if chunk is not None:
-                line = raw[1:].rstrip(b"\n").decode("utf-8", errors="replace")
-                chunk.lines.append(line)
-                chunk.numbers.append(number)
-                chunk.size += len(raw) - 1
-            number += 1
-    if chunk is not None and chunk.lines:
+                in_hunk, number = True, int(m.group(2))
+                parents = len(m.group(1)) - 1
+                added = b"+" * parents
+        elif in_hunk and not raw.startswith(b"\\"):  # "\ No newline at end of file"
+            prefix = raw[:parents]
+            if b"-" in prefix:
+                continue  # a line of a parent that the result no longer has
+            if prefix == added and chunk is not None:
+                chunk.size += len(raw) - parents
+                if chunk.size <= max_size:
+                    line = raw[parents:].rstrip(b"\n").decode("utf-8", errors="replace")
+                    chunk.lines.append(line)
+                    chunk.numbers.append(number)
+                elif chunk.lines:
+                    chunk.lines.clear()
+                    chunk.numbers.clear()
+            number += 1  # added or (in a merge) taken from one parent: in the result
+    if chunk is not None and chunk.size:
         yield chunk
 
 
@@ -208,6 +244,8 @@ def scan_history(
             "--no-ext-diff",
             "--no-textconv",
             "--no-renames",
+            "--cc",
+            "--root",  # the first commit's diff too, whatever log.showRoot says
             "--src-prefix=a/",
             "--dst-prefix=b/",
             _FORMAT,
@@ -221,7 +259,8 @@ def scan_history(
         workers = options.workers() if log.stat().st_size >= POOL_MIN_BYTES else 1
         with log.open("rb") as stream:
             metas: deque[list[Chunk]] = deque()
-            batches = _batches(parse_log(stream, commits), options, collector, stats, metas)
+            chunks = parse_log(stream, commits, options.max_file_size)
+            batches = _batches(chunks, options, collector, stats, metas)
             seen: set[str] = set()
             for results in run_batches(scan_text_batch, batches, workers):
                 for chunk, hits in zip(metas.popleft(), results, strict=True):

@@ -21,8 +21,9 @@ from collections import Counter
 # documented keys (IAM user guide, "Managing access keys") in clear since they say EXAMPLE
 # anyway, and, as sha256 digests so that this file holds nothing a push-protection scanner
 # would stop, Stripe's documentation test keys (sk_test_4eC3…, sk_test_BQok…), the GitHub
-# docs' example tokens (ghp_16C7…, gho_16C7…) and RFC 6749's example access and refresh
-# tokens (§4.1.4: 2Yot…, tGzv…).
+# docs' example tokens (ghp_16C7…, gho_16C7…), RFC 6749's example access and refresh
+# tokens (§4.1.4: 2Yot…, tGzv…) and its example client credentials sent as HTTP Basic
+# (§2.3.1, §4.3.2: czZC…, base64 of s6BhdRkqt3:gX1fBat3bV; oauthlib's docstrings hold it).
 KNOWN_EXAMPLES = frozenset(
     {
         "AKIAIOSFODNN7EXAMPLE",
@@ -38,6 +39,7 @@ KNOWN_EXAMPLE_DIGESTS = frozenset(
         "bc3ae723f57c6b9e3fd80b699fcc420f6074b0b1718039669d22631d508ac0a7",
         "6c96130f130ab0d6d158397e24d2bcc1c9a5e73ae081f6e983f1c7b545d24a4c",
         "00cf4c781dc37003f7c7dd7d4c9a6ef1e0f4c62d9a291aa8bc398774e3fefd32",
+        "ca7459e2b26776de081b9a07e40227fd6cff232a1e3233ff6b6aa6d036ca9981",
     }
 )
 
@@ -178,6 +180,9 @@ _PASSWORD_HASH = re.compile(
     r"^(?:\$(?:1|2[abxy]?|5|6|7|y|gy|argon2(?:id|i|d)|scrypt|pbkdf2[\w-]*|sha(?:256|512)?)\$"
     r"|(?:pbkdf2_sha(?:1|256)|bcrypt(?:_sha256)?|argon2|scrypt)\$)"
 )
+# Publishable keys (Stripe and Clerk pk_live_/pk_test_) are public by design: Stripe's
+# "API keys" page says they go in client-side code; whatever name or header carries one.
+_PUBLISHABLE = re.compile(r"^pk_(?:live|test)_")
 # A hex string of a digest's length: MD5 32, SHA-1 40 (git), SHA-256 64, SHA-512 128.
 HEX_DIGEST = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128})$")
 _FILE_NAME = re.compile(
@@ -316,6 +321,7 @@ def is_real_generic_value(value: str) -> bool:
     """The full test for a value found only by its key name (``password = …``)."""
     return (
         not is_digest(value)
+        and not _PUBLISHABLE.match(value)
         and not is_reference(value)
         and not looks_like_code(value)
         and not is_placeholder(value, generic=True)

@@ -13,9 +13,11 @@ are written for Lightkeeper, the sources are cited per detector):
 - GitHub: ``ghp_ gho_ ghu_ ghs_ ghr_`` + 36 base62, ``github_pat_`` + 82 (GitHub docs,
   "About authentication to GitHub", token formats; gitleaks ``github-*``).
 - GitLab: ``glpat-`` + 20 (routable: longer, with ``.xxxxxxxxx``), ``gldt- glrt- glptt-
-  glcbt- glft- glsoat- gloas- glagent- glimt-`` (GitLab docs "Token overview").
-- Slack: ``xoxb- xoxp- xoxa- xoxr- xoxs- xoxo- xoxe-`` tokens, ``xapp-`` app tokens, webhooks
-  ``hooks.slack.com/services/T…/B…/…`` (Slack docs "Token types"; gitleaks ``slack-*``).
+  glcbt- glft- glsoat- gloas- glagent- glimt- glffct-``, runner registration ``GR1348941``
+  (GitLab docs "Token overview", "Token prefixes"; gitleaks ``gitlab-*``).
+- Slack: ``xoxb- xoxp- xoxa- xoxr- xoxs- xoxo- xoxe-`` tokens, ``xapp-`` app tokens,
+  ``xoxe.xoxp-``/``xoxe-`` configuration tokens, webhooks ``hooks.slack.com/services/T…/B…/…``
+  (Slack docs "Token types", "Configuration tokens"; gitleaks ``slack-*``).
 - Stripe: ``sk_live_``/``rk_live_`` secret and restricted keys, ``sk_test_`` test keys;
   bodies of 24 (legacy) or ~99 characters starting with the account's ``51…``.
 - Clerk: ``sk_live_``/``sk_test_`` too (Clerk docs "API keys"; ``@clerk/shared`` keys.ts
@@ -27,7 +29,7 @@ are written for Lightkeeper, the sources are cited per detector):
   scanning"); older tokens are 24 alphanumerics next to ``vercel`` (trufflehog
   ``detectors/vercel``).
 - npm: ``npm_`` + 36 (npm docs "About access tokens"; gitleaks ``npm-access-token``).
-- AWS: access key ids ``AKIA``/``ASIA``/``ABIA``/``ACCA`` + 16 upper-case alphanumerics, the
+- AWS: access key ids ``AKIA``/``ASIA``/``ABIA``/``ACCA`` + 16 base32 characters, the
   secret a 40-character base64 string (AWS IAM user guide; gitleaks ``aws-access-token``).
 """
 
@@ -43,10 +45,13 @@ from lightkeeper.audit.secrets.base import (
     Detector,
 )
 from lightkeeper.audit.secrets.noise import (
+    NOT_SECRET_LAST_WORDS,
+    PUBLIC_WORDS,
     char_classes,
     entropy,
     is_known_example,
     is_placeholder,
+    key_words,
 )
 
 _LEFT = r"(?<![A-Za-z0-9_\-])"
@@ -90,11 +95,15 @@ def _prefixed(
 
 # --- AWS --------------------------------------------------------------------------------
 
+# The 16 characters after the prefix are base32 (A-Z, 2-7): 0, 1, 8 and 9 never occur, so
+# an upper-case identifier that starts ASIA/ACCA is not taken for a key (gitleaks
+# aws-access-token uses the same alphabet).
 _AWS_ID = re.compile(
-    r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])"
+    r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])"
 )
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _PAIR_LINES = 5  # how far from the key id (in lines) its secret may be
+_PAIR_REACH = 2000  # and in characters, so a key id on a 5 MB minified line costs 4 KB
 
 
 def aws_secret_shape(value: str) -> bool:
@@ -115,16 +124,18 @@ def aws_secret_shape(value: str) -> bool:
 def _aws_secret_near(ctx: Context, start: int, end: int) -> re.Match[str] | None:
     """The nearest plausible secret key within ``_PAIR_LINES`` lines of the key id."""
     text = ctx.text
+    floor, ceiling = max(0, start - _PAIR_REACH), min(len(text), end + _PAIR_REACH)
     lo = start
     for _ in range(_PAIR_LINES + 1):
-        lo = text.rfind("\n", 0, lo - 1) + 1 if lo > 0 else 0
-        if lo == 0:
+        lo = text.rfind("\n", floor, lo - 1) + 1 if lo > floor else floor
+        if lo <= floor:
+            lo = floor
             break
     hi = end
     for _ in range(_PAIR_LINES + 1):
-        nxt = text.find("\n", hi + 1)
+        nxt = text.find("\n", hi + 1, ceiling)
         if nxt < 0:
-            hi = len(text)
+            hi = ceiling
             break
         hi = nxt
     best: re.Match[str] | None = None
@@ -173,8 +184,8 @@ def _stripe_or_clerk(m: re.Match[str], ctx: Context) -> Candidate | None:
         return None
     if entropy(body) < 3.0 or char_classes(body) < 2:
         return None
-    lo, hi = ctx.line_bounds(m.start())
-    line = ctx.text[max(lo, m.start() - 120) : min(hi, m.end() + 40)].lower()
+    lo, hi = ctx.around(m.start(), m.end(), 120, 40)
+    line = ctx.text[lo:hi].lower()
     clerk = kind == "sk" and ("clerk" in line or ("stripe" not in line and 35 <= len(body) <= 89))
     live = mode == "live"
     if clerk:
@@ -228,7 +239,26 @@ def _slack_webhook(m: re.Match[str], ctx: Context) -> Candidate | None:
     return Candidate("slack-webhook", path, m.start(), m.end(), preview=preview)
 
 
-_VERCEL_LEGACY = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{24}(?![A-Za-z0-9])")
+# "-" and "_" end the value too: team_<24> is a Vercel team id, not a token.
+_VERCEL_LEGACY = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9]{24}(?![A-Za-z0-9_\-])")
+_ASSIGNED_TO = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*)[\"'`\]]?[ \t]*(?:=|:=|:|=>)[ \t]*[\"'`]?$")
+
+
+def _named_as_metadata(ctx: Context, start: int) -> bool:
+    """True when the value at ``start`` is assigned to a name that says it is not a
+    secret: ``VERCEL_ORG_ID: <24 characters>``, ``elevenlabs_model = "<32 hex>"``.
+
+    The keyword-near detectors (legacy Vercel, legacy ElevenLabs) have only the keyword to
+    go on, and Vercel's own deploy guide puts VERCEL_ORG_ID and VERCEL_PROJECT_ID (ids, 24
+    characters for a personal account) beside VERCEL_TOKEN."""
+    lo, _ = ctx.around(start, start, 80, 0)
+    m = _ASSIGNED_TO.search(ctx.text, lo, start)
+    if m is None:
+        return False
+    words = key_words(m.group(1))
+    return bool(words) and (
+        words[-1] in NOT_SECRET_LAST_WORDS or any(w in PUBLIC_WORDS for w in words)
+    )
 
 
 def _vercel_legacy(m: re.Match[str], ctx: Context) -> Candidate | None:
@@ -236,7 +266,7 @@ def _vercel_legacy(m: re.Match[str], ctx: Context) -> Candidate | None:
     # A token mixes digits with letters; a 24-letter word or identifier does not.
     if not any(c.isdigit() for c in value) or char_classes(value) < 2:
         return None
-    if is_placeholder(value) or entropy(value) < 3.5:
+    if is_placeholder(value) or entropy(value) < 3.5 or _named_as_metadata(ctx, m.start()):
         return None
     return Candidate("vercel-token", value, m.start(), m.end(), priority=CONTEXT)
 
@@ -246,19 +276,32 @@ _HEX32 = re.compile(r"(?<![A-Za-z0-9])[a-f0-9]{32}(?![A-Za-z0-9])")
 
 def _elevenlabs_legacy(m: re.Match[str], ctx: Context) -> Candidate | None:
     value = m.group(0)
-    if is_placeholder(value) or entropy(value) < 3.0:
+    if is_placeholder(value) or entropy(value) < 3.0 or _named_as_metadata(ctx, m.start()):
         return None
     return Candidate("elevenlabs-api-key", value, m.start(), m.end(), priority=CONTEXT)
 
 
+# Configuration tokens: access "xoxe.xoxp-1-" + 163-166 and refresh "xoxe-1-" + 146
+# alphanumerics (Slack "Configuration tokens"; gitleaks slack-config-access-token and
+# slack-config-refresh-token). Their body is opaque, with no numeric ids to check.
+_SLACK_CONFIG_BODY = re.compile(r"\d-[A-Za-z0-9]{140,170}")
+
+
 def _slack_token(m: re.Match[str], ctx: Context) -> Candidate | None:
     value = m.group(0)
-    kind, body = value[:4], value[5:]
+    config = value.startswith(("xoxe.", "xoxe-"))
+    kind, _, body = value.removeprefix("xoxe.").partition("-")
     parts = body.split("-")
-    if kind in ("xoxb", "xoxp", "xoxe"):
-        # Bot and user tokens carry the workspace's and user's numeric ids, 8-13 digits
-        # each (xoxb-<team>-<bot>-<secret>); docs examples use "1234".
-        if sum(1 for p in parts if p.isdigit() and len(p) >= 8) < 2:
+    if config and _SLACK_CONFIG_BODY.fullmatch(body):
+        pass  # an opaque body: only the entropy check below applies
+    elif kind in ("xoxb", "xoxp", "xoxe"):
+        # Bot and user tokens carry the workspace's and user's numeric ids, 8-14 digits
+        # each: xoxb-<team>-<bot>-<secret>, xoxp-<team>-<user>-<id>-<secret>, and the legacy
+        # bot token xoxb-<bot>-<18-26 alphanumerics> with one id (gitleaks
+        # slack-legacy-bot-token). Docs examples use "1234".
+        ids = sum(1 for p in parts if p.isdigit() and len(p) >= 8)
+        legacy_bot = kind == "xoxb" and any(len(p) >= 18 and not p.isdigit() for p in parts)
+        if ids < (1 if legacy_bot else 2):
             return None
     elif not re.search(r"\d{4,}", body) and len(parts) < 3:
         return None
@@ -280,6 +323,7 @@ _GITLAB_PREFIXES = tuple(
         "gloas",
         "glagent",
         "glimt",
+        "glffct",
     )
 )
 
@@ -359,14 +403,34 @@ DETECTORS: tuple[Detector, ...] = (
         "gitlab",
         "gitlab-token",
         _GITLAB_PREFIXES,
-        r"gl(?:pat|dt|rt|ptt|cbt|ft|soat|oas|agent|imt)-[A-Za-z0-9_\-]{20,300}"
+        r"gl(?:pat|dt|rt|ptt|cbt|ft|soat|oas|agent|imt|ffct)-[A-Za-z0-9_\-]{20,300}"
         r"(?:\.[0-9a-z]{9})?",
         6,
     ),
+    # Runner registration tokens (deprecated in GitLab 16, still valid where enabled).
+    _prefixed(
+        "gitlab-runner-registration",
+        "gitlab-token",
+        ("gr1348941",),
+        r"GR1348941[A-Za-z0-9_\-]{20,40}",
+        9,
+    ),
     Detector(
         name="slack-token",
-        keywords=("xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxo-", "xoxe-", "xapp-"),
-        pattern=re.compile(_LEFT + r"(?:xox[abprsoe]|xapp)-[A-Za-z0-9\-]{10,250}" + _RIGHT),
+        keywords=(
+            "xoxb-",
+            "xoxp-",
+            "xoxa-",
+            "xoxr-",
+            "xoxs-",
+            "xoxo-",
+            "xoxe-",
+            "xoxe.",
+            "xapp-",
+        ),
+        pattern=re.compile(
+            _LEFT + r"(?:xoxe\.)?(?:xox[abprsoe]|xapp)-[A-Za-z0-9\-]{10,250}" + _RIGHT
+        ),
         check=_slack_token,
     ),
     Detector(

@@ -3,8 +3,11 @@
 The walk never follows symlinks (a link can point outside the tree or loop) and never
 enters ``SecretOptions.skip_dirs``. A file whose first 8 KiB hold a NUL byte is binary
 (git's own heuristic, ``buffer_is_binary`` in xdiff-interface.c) and one larger than
-``max_file_size`` (5 MiB) is skipped; both are counted in the report's stats. Text is
-decoded as UTF-8 with replacement, so a stray Latin-1 byte cannot hide a secret.
+``max_file_size`` (5 MiB) is skipped; both are counted in the report's stats, and so are
+files and directories that cannot be read. A root that cannot be read at all is an error,
+not an empty (clean) report. Text is decoded as UTF-8 with replacement, so a stray Latin-1
+byte cannot hide a secret; so are file names, which reach JSON and SARIF (both UTF-8) and
+must not carry the lone surrogates Python uses for undecodable bytes (PEP 383).
 """
 
 from __future__ import annotations
@@ -67,22 +70,42 @@ def scan_file_batch(batch: list[tuple[str, str]]) -> list[FileOutcome]:
     return [_scan_file(absolute, relative) for absolute, relative in batch]
 
 
-def walk(
-    root: Path, options: SecretOptions, allowlist: Allowlist
-) -> tuple[list[tuple[str, str, int]], int]:
-    """Files under ``root`` as (absolute, relative, size) sorted by relative path, and the
-    number too large to scan. Paths exempted by the allowlist are not even opened."""
-    files: list[tuple[str, str, int]] = []
-    large = 0
+def _display_name(name: str) -> str:
+    """A file name as valid Unicode: undecodable bytes become U+FFFD, as in history scans
+    (``os.scandir`` keeps them as lone surrogates, which no UTF-8 output can hold)."""
+    return os.fsencode(name).decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True)
+class Walk:
+    """The files to scan under a root, sorted by relative path, and what was left out."""
+
+    files: list[tuple[str, str, int]]  # (absolute, relative for display, size)
+    large: int = 0
+    unreadable: int = 0  # directories that could not be listed, files that could not stat
+
+
+def walk(root: Path, options: SecretOptions, allowlist: Allowlist) -> Walk:
+    """Files under ``root``. Paths exempted by the allowlist are not even opened.
+
+    Raises :class:`ScanError` when ``root`` itself cannot be listed: reporting nothing
+    found there would read as "clean"."""
+    found = Walk([])
     stack = [(str(root), "")]
     while stack:
         directory, prefix = stack.pop()
         try:
             entries = list(os.scandir(directory))
-        except OSError:
+        except OSError as exc:
+            if not prefix:
+                raise ScanError(
+                    f"{root} cannot be read ({exc.strerror or exc}): run the scan as a user"
+                    " who can list it, or give another directory"
+                ) from None
+            found.unreadable += 1
             continue
         for entry in entries:
-            relative = prefix + entry.name
+            relative = prefix + _display_name(entry.name)
             if entry.is_symlink():
                 continue
             if entry.is_dir(follow_symlinks=False):
@@ -92,13 +115,43 @@ def walk(
                 try:
                     size = entry.stat(follow_symlinks=False).st_size
                 except OSError:
+                    found.unreadable += 1
                     continue
                 if size > options.max_file_size:
-                    large += 1
+                    found.large += 1
                 else:
-                    files.append((entry.path, relative, size))
-    files.sort(key=lambda f: f[1])
-    return files, large
+                    found.files.append((entry.path, relative, size))
+    found.files.sort(key=lambda f: f[1])
+    return found
+
+
+def _single_file(root: Path, options: SecretOptions) -> Walk:
+    try:
+        size = root.stat().st_size
+        with root.open("rb"):
+            pass
+    except OSError as exc:
+        raise ScanError(
+            f"{root} cannot be read ({exc.strerror or exc}): run the scan as a user who can"
+            " read it, or give another file"
+        ) from None
+    if size > options.max_file_size:
+        return Walk([], large=1)
+    return Walk([(str(root), _display_name(root.name), size)])
+
+
+def _not_scannable(root: Path) -> ScanError:
+    if root.is_symlink():
+        return ScanError(
+            f"{root} is a broken symbolic link (to {os.readlink(root)}): give the path of the"
+            " directory or file it should point to"
+        )
+    if root.exists():
+        return ScanError(
+            f"{root} is neither a directory nor a regular file (a socket, FIFO or device):"
+            " give a directory or a file to scan"
+        )
+    return ScanError(f"{root} does not exist: give a directory or a file to scan")
 
 
 def _batches(files: list[tuple[str, str, int]]) -> list[list[tuple[str, str]]]:
@@ -120,19 +173,19 @@ def scan_paths(root: Path, options: SecretOptions | None = None) -> Report:
     """Scan every file under ``root`` (a directory or a single file).
 
     Paths in findings are relative to ``root`` (to the file's directory when ``root`` is
-    a file) with forward slashes. Raises :class:`ScanError` when ``root`` does not exist.
+    a file) with forward slashes. Raises :class:`ScanError` when ``root`` does not exist,
+    is neither a directory nor a file, or cannot be read.
     """
     options = options or SecretOptions()
     started = time.monotonic()
     collector = Collector(options)
     if root.is_file():
-        size = root.stat().st_size
-        files = [(str(root), root.name, size)] if size <= options.max_file_size else []
-        large = 0 if files else 1
+        found = _single_file(root, options)
     elif root.is_dir():
-        files, large = walk(root, options, collector.allowlist)
+        found = walk(root, options, collector.allowlist)
     else:
-        raise ScanError(f"{root} does not exist: give a directory or a file to scan")
+        raise _not_scannable(root)
+    files = found.files
     total_bytes = sum(f[2] for f in files)
     use_pool = total_bytes >= POOL_MIN_BYTES and len(files) >= POOL_MIN_FILES
     workers = options.workers() if use_pool else 1
@@ -154,8 +207,8 @@ def scan_paths(root: Path, options: SecretOptions | None = None) -> Report:
             "files": counts["text"],
             "bytes": scanned_bytes,
             "skipped_binary": counts["binary"],
-            "skipped_large": large,
-            "skipped_unreadable": counts["unreadable"],
+            "skipped_large": found.large,
+            "skipped_unreadable": counts["unreadable"] + found.unreadable,
             "seconds": round(time.monotonic() - started, 3),
         }
     )
