@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from lightkeeper.audit.findings import Finding, Location, Report, Rule, Severity
-from lightkeeper.audit.output import exit_code, render, write
+from lightkeeper.audit.output import exit_code, render, text, write
 from lightkeeper.audit.sarif import FINGERPRINT_KEY, to_sarif
 from tests.audit.sarif_schema import validate
 
@@ -144,3 +144,12 @@ def test_text_json_and_exit_codes(tmp_path: Path) -> None:
     validate(json.loads(out.read_text()))
     assert not list(tmp_path.glob(".*.tmp"))
     assert render(Report("dependency", [], {}), "text") == "0 vulnerable dependencies\n"
+
+
+def test_text_keeps_one_finding_on_one_line() -> None:
+    """A file name with a newline or an escape sequence cannot forge or hide lines."""
+    finding = Finding(
+        "secret", "jwt", Severity.HIGH, "JWT eyJh…\x1b[2J", "0" * 64, Location("a\nb.py", 1, 1)
+    )
+    first = text(Report("secret", [finding], {})).splitlines()[0]
+    assert first == "a\\nb.py:1:1: high: [jwt] JWT eyJh…\\x1b[2J"

@@ -35,12 +35,20 @@ def render(report: Report, fmt: Format) -> str:
 def text(report: Report) -> str:
     lines = []
     for f in report.findings:
-        where = f"{f.location}: " if f.location is not None else ""
-        lines.append(f"{where}{f.severity.label}: [{f.rule}] {f.message}")
+        where = f"{_printable(str(f.location))}: " if f.location is not None else ""
+        lines.append(f"{where}{f.severity.label}: [{f.rule}] {_printable(f.message)}")
         if f.fix:
             lines.append(f"    fix: {f.fix}")
     lines.append(summary(report))
     return "\n".join(lines) + "\n"
+
+
+def _printable(text: str) -> str:
+    """One finding, one line: control characters (a file named ``a\nb.py``, an escape
+    sequence in a message) are shown escaped, never acted on by the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def summary(report: Report) -> str:
