@@ -53,7 +53,8 @@ class Scenario:
     URL that serves the page), "http-hop" (301 to http, then 301 to https), "off-host"
     (301 to https://localhost), "bad-cert" (301 to the untrusted https server), "loop"
     (301 to itself forever). ``https`` is "good", "bad" or "closed"; ``http_server`` "open"
-    or "closed"; ``host`` the host name scanned.
+    or "closed"; ``host`` the host name scanned; ``options_status`` the status of the
+    OPTIONS answer.
     """
 
     headers: tuple[tuple[str, str], ...] = BASELINE_HEADERS
@@ -64,6 +65,7 @@ class Scenario:
     http_server: str = "open"
     host: str = "127.0.0.1"
     cors: tuple[tuple[str, str], ...] | str = ()
+    options_status: int = 204
 
 
 def with_headers(
@@ -221,7 +223,7 @@ class Site:
                             ("Access-Control-Allow-Credentials", "true")]  # fmt: skip
             else:
                 headers += list(scenario.cors)
-            return self._send(handler, 204, headers, "")
+            return self._send(handler, scenario.options_status, headers, "")
         return self._send(handler, 200, headers, scenario.body)
 
     def _http_redirect(self, name: str, s: Scenario, host: str, rest: str) -> str | None:

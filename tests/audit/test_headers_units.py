@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lightkeeper.audit.headers.cookies import CookieJar
-from lightkeeper.audit.headers.csp import CspParseError, http_policies, parse_csp
+from lightkeeper.audit.headers.csp import CspParseError, parse_csp, split_policies
 from lightkeeper.audit.headers.extras import permissions_problems
 from lightkeeper.audit.headers.fetch import (
     HeaderAuditError,
@@ -107,8 +107,9 @@ def test_csp_parser_matches_the_observatory() -> None:
 
 
 def test_csp_headers_split_into_policies_in_algorithm_5() -> None:
-    assert http_policies(["default-src 'none', frame-ancestors 'none'", "img-src 'self',"]) == [
-        "default-src 'none'", "frame-ancestors 'none'", "img-src 'self'"]  # fmt: skip
+    # splitCspHeaders trims and keeps the empty piece after a trailing comma.
+    assert split_policies(["default-src 'none', frame-ancestors 'none'", "img-src 'self',"]) == [
+        "default-src 'none'", "frame-ancestors 'none'", "img-src 'self'", ""]  # fmt: skip
 
 
 # ---- cookie jar: ours against tough-cookie's --------------------------------------------

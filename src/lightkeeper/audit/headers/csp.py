@@ -2,12 +2,12 @@
 
 Written from mdn/mdn-http-observatory ``src/analyzer/cspParser.js`` and
 ``src/analyzer/tests/csp.js`` (npm 1.4.8), with the one algorithm-5 change to this test:
-PR #496 (v1.6.x, "split CSP headers into policies") splits the raw ``Content-Security-Policy``
-header value on "," before parsing, because HTTP clients join repeated headers with ", "
-(RFC 9110 §5.3) and each piece is a policy of its own (CSP3 §3.1 "parse a serialized CSP
-list"). Empty pieces are skipped as CSP3 skips them (the PR text does not say; see
-``http_policies``). ``<meta http-equiv>`` policies are not split (CSP3 parses a meta
-``content`` as one policy).
+PR #496 (v1.6.x, "split CSP headers into policies") splits every raw
+``Content-Security-Policy`` value on "," before parsing, because HTTP clients join repeated
+headers with ", " (RFC 9110 §5.3) and each piece is a policy of its own. Its
+``splitCspHeaders`` is applied to the header values *and* to the ``<meta http-equiv>``
+contents, and it only trims the pieces: an empty one (a trailing comma) stays, and
+``parseCsp`` refuses it as an invalid policy (see ``split_policies``).
 
 Several policies are combined the way the Observatory does (not the way a browser
 enforces them): a directive of a later policy keeps only the sources that a source of an
@@ -141,10 +141,12 @@ def parse_csp_meta(policies: list[str]) -> dict[str, set[str]]:
     return parsed
 
 
-def http_policies(header_values: list[str]) -> list[str]:
-    """Algorithm 5: each received ``Content-Security-Policy`` value split on ',' into
-    policies. Blank pieces (a trailing comma) are dropped as CSP3 drops them."""
-    return [p.strip() for value in header_values for p in value.split(",") if p.strip()]
+def split_policies(values: list[str]) -> list[str]:
+    """Algorithm 5's ``splitCspHeaders``: each header value or meta content split on ','
+    and trimmed. Empty pieces are kept on purpose, as the Observatory keeps them
+    (``v.split(",").map((s) => s.trim())``): ``default-src 'none',`` is two policies, the
+    second empty, and the whole list is then ``csp-header-invalid``."""
+    return [piece.strip() for value in values for piece in value.split(",")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ def csp_test(
     The first matching rule in the order below decides the result."""
     if header_values is None:
         return CspOutcome("csp-not-implemented", False)
-    headers = http_policies(header_values)
+    headers, meta = split_policies(header_values), split_policies(meta)
     try:
         csp = parse_csp([*headers, *meta])
     except CspParseError:

@@ -15,7 +15,8 @@ From mdn/mdn-http-observatory ``src/retriever/retriever.js``, ``session.js`` and
   4 and 5 read no ``/crossdomain.xml`` or ``/clientaccesspolicy.xml`` any more.
 - When verification was given up, ``/robots.txt`` is fetched through the session too and,
   as in session.js, becomes the last recorded URL: the preflight then goes there and both
-  responses' cookies count.
+  responses' cookies count. Both requests use axios' default ``validateStatus``: a non-2xx
+  answer is no answer (not recorded; a preflight answered 405 is "no CORS").
 
 Headers are read the way Node's HTTP parser hands them over: repeated headers joined with
 ", ", except ``Set-Cookie`` (kept apart) and the fields Node keeps only the first of.
@@ -34,6 +35,7 @@ import httpx
 
 from lightkeeper.audit.headers.cookies import CookieJar
 from lightkeeper.audit.headers.page import HTML_TYPES, Page, parse_page
+from lightkeeper.redact import redact_url
 
 ACCEPT_PAGE = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_ROBOTS = "text/plain,*/*;q=0.8"
@@ -66,8 +68,9 @@ class HeaderOptions:
     """How to reach the site. ``http_port``/``https_port`` are the Observatory's options
     of the same name (the ports scanned besides the URL's own); ``ca_file`` adds a private
     CA to the system's trust; ``timeout`` bounds each session's whole redirect chain
-    (the Observatory's 10 s abort timeout); ``hsts_preloaded`` answers "is this host on the
-    HSTS preload list" (default: Chromium's list from the ``hstspreload`` package)."""
+    (the Observatory's 10 s abort timeout) and, once more, the robots.txt and CORS
+    preflight requests after it; ``hsts_preloaded`` answers "is this host on the HSTS
+    preload list" (default: Chromium's list from the ``hstspreload`` package)."""
 
     http_port: int | None = None
     https_port: int | None = None
@@ -158,21 +161,41 @@ class Target:
 def parse_target(url: str, options: HeaderOptions) -> Target:
     """``https://example.com/path``, ``http://127.0.0.1:8080`` or a bare host name. A port
     in the URL is the port of its scheme; the other scheme's port comes from the options
-    (or its default)."""
+    (or its default). A bare ``host:port`` is refused: its port belongs to no scheme, and
+    scanning ports 80 and 443 instead would score another server under this name. Errors
+    quote the URL without its password or secret-looking query values."""
     text = url.strip()
+    shown = repr(redact_url(text))
     if not text:
         raise HeaderAuditError("no URL given: pass one, e.g. https://example.com", usage=True)
-    parts = urlsplit(text if "://" in text else f"https://{text}")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    scheme_given = "://" in text
+    try:
+        parts = urlsplit(text if scheme_given else f"https://{text}")
+    except ValueError as exc:
         raise HeaderAuditError(
-            f"{url!r} is not an http(s) URL: pass one like https://example.com", usage=True
-        )
+            f"{shown} is not a valid URL ({exc}): pass one like https://example.com or "
+            "https://[2001:db8::1]:8443/",
+            usage=True,
+        ) from None
     try:
         port = parts.port
-    except ValueError:
-        raise HeaderAuditError(f"{url!r} has an invalid port", usage=True) from None
+    except ValueError as exc:
+        raise HeaderAuditError(f"{shown} has an invalid port ({exc})", usage=True) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HeaderAuditError(
+            f"{shown} is not an http(s) URL: pass one like https://example.com", usage=True
+        )
+    if port is not None and not scheme_given:
+        bare = text.rstrip("/")
+        raise HeaderAuditError(
+            f"{shown} has a port but no scheme: add the scheme: http://{bare} or "
+            f"https://{bare} (the other scheme's port goes in --http-port/--https-port)",
+            usage=True,
+        )
+    if port == 0:
+        raise HeaderAuditError(f"{shown}: port 0 in the URL is not a TCP port", usage=True)
     http_port, https_port = options.http_port, options.https_port
-    if port is not None and "://" in text:
+    if port is not None:
         if parts.scheme == "http" and http_port is None:
             http_port = port
         if parts.scheme == "https" and https_port is None:
@@ -189,9 +212,8 @@ def parse_target(url: str, options: HeaderOptions) -> Target:
     def build(scheme: str, port_: int | None) -> str:
         return f"{scheme}://{bracketed}{f':{port_}' if port_ else ''}{path}"
 
-    origin_port = port if port is not None else None
-    origin = f"{parts.scheme}://{bracketed}{f':{origin_port}' if origin_port else ''}"
-    given = f"{origin}{path}"
+    origin = f"{parts.scheme}://{bracketed}{f':{port}' if port else ''}"
+    given = redact_url(f"{origin}{path}")  # shown in reports; the sessions fetch it as given
     return Target(given, host, build("http", http_port), build("https", https_port), origin)
 
 
@@ -313,6 +335,13 @@ async def _open(
     return session
 
 
+def _answered(response: Response) -> bool:
+    """axios' default ``validateStatus`` (2xx), which the session's plain client keeps: any
+    other status rejects, so session.js's ``get``/``options`` return null and the
+    recording interceptor never sees the response."""
+    return 200 <= response.status < 300
+
+
 async def _preflight(
     session: Session, clients: tuple[httpx.AsyncClient, ...], limit: int
 ) -> Response | None:
@@ -322,7 +351,8 @@ async def _preflight(
         if not session.verified:
             robots = urljoin(session.url, "/robots.txt")
             reply = await _follow(client, "GET", robots, ACCEPT_ROBOTS, jar, limit)
-            session.history.append(Hop(robots, reply.status))
+            if _answered(reply):
+                session.history.append(Hop(robots, reply.status))
     except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError):
         pass
     cors_url = session.history[-1].url if session.history else session.url
@@ -330,6 +360,8 @@ async def _preflight(
     try:
         reply = await _follow(client, "OPTIONS", cors_url, ACCEPT_PAGE, jar, limit, extra)
     except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError):
+        return None
+    if not _answered(reply):
         return None
     if not session.verified:
         session.history.append(Hop(cors_url, reply.status))
@@ -368,7 +400,13 @@ async def retrieve(target: Target, options: HeaderOptions) -> Retrieval:
                 "pages that answer 2xx, 3xx, 401 or 403; scan a URL that serves a page"
             )
         page_url = auto.history[-1].url if auto.history else auto.url
-        cors = await _preflight(auto, clients, options.max_body_bytes)
+        try:
+            # Its own deadline: httpx's timeout bounds each read, so a server trickling a
+            # byte at a time would otherwise hold the scan for as long as it likes.
+            async with asyncio.timeout(options.timeout):
+                cors = await _preflight(auto, clients, options.max_body_bytes)
+        except TimeoutError:
+            cors = None
     content_type = (auto.response.headers.first("content-type") or "").split(";")[0]
     is_html = content_type in HTML_TYPES
     body = auto.response.body.decode("utf-8", errors="replace") if is_html else ""

@@ -6,8 +6,12 @@ From mdn/mdn-http-observatory ``src/retriever/utils.js`` (``parseHttpEquivHeader
 name="referrer">`` sets the referrer policy, the last one winning) and
 ``src/analyzer/tests/subresource-integrity.js`` (npm 1.4.8, unchanged in algorithm 5). The
 Observatory parses with jsdom; the standard library's HTMLParser finds the same elements in
-ordinary pages (script contents are raw text in both; elements inside ``<template>`` are
-not in the document and are skipped here too).
+ordinary pages once told what the HTML tokenizer knows: script contents are raw text in
+both; so is the content of ``<title>``, ``<textarea>`` (RCDATA), ``<xmp>``, ``<iframe>``,
+``<noembed>`` and ``<noframes>`` (RAWTEXT; HTML §13.2.6.4) outside SVG/MathML, where a
+``<script src>`` is not a script; elements inside ``<template>`` are not in the document;
+and a ``<script>`` inside ``<svg>`` or ``<math>`` is counted (``querySelectorAll`` finds
+it) but has no ``src`` property, so the test skips it.
 """
 
 from __future__ import annotations
@@ -40,22 +44,32 @@ class Page:
     meta_referrer: list[str] = field(default_factory=list)
 
 
+_TEXT_ONLY = frozenset(("title", "textarea", "xmp", "iframe", "noembed", "noframes"))
+_FOREIGN = frozenset(("svg", "math"))
+
+
 class _Collector(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.page = Page()
         self._template_depth = 0
+        self._foreign_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "template":
             self._template_depth += 1
+        elif tag in _FOREIGN:
+            self._foreign_depth += 1
+        elif tag in _TEXT_ONLY and not self._foreign_depth:
+            self.set_cdata_mode(tag)  # its content up to </tag> is text, not elements
         if self._template_depth:
             return
         values: dict[str, str] = {}
         for name, value in attrs:
             values.setdefault(name, value or "")  # the first of a repeated attribute wins
         if tag == "script":
-            self.page.scripts.append(Script(values.get("src"), values.get("integrity")))
+            src = None if self._foreign_depth else values.get("src")
+            self.page.scripts.append(Script(src, values.get("integrity")))
         elif tag == "meta":
             self._meta(values)
 
@@ -63,10 +77,15 @@ class _Collector(HTMLParser):
         self.handle_starttag(tag, attrs)
         if tag == "template":
             self._template_depth -= 1
+        elif tag in _FOREIGN:
+            self._foreign_depth -= 1
+        # A "/>" on <title/> or <textarea/> is ignored by HTML (§13.2.6.4): its text mode stays.
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "template" and self._template_depth:
             self._template_depth -= 1
+        elif tag in _FOREIGN and self._foreign_depth:
+            self._foreign_depth -= 1
 
     def _meta(self, values: dict[str, str]) -> None:
         if "http-equiv" in values and "content" in values:

@@ -193,13 +193,20 @@ def build_report(
 
 
 def _redacted(headers: dict[str, str]) -> dict[str, str]:
-    """Response headers for the report, cookie values masked: a session cookie is a secret."""
+    """Response headers for the report, cookie values masked: a session cookie is a secret.
+    A pair without '=' is all value (RFC 6265bis §5.6: the name is empty), so nothing of it
+    is kept; the attributes after the first ';' are."""
     if "set-cookie" in headers:
         headers["set-cookie"] = "\n".join(
-            f"{line.split('=', 1)[0]}=…{';' + line.split(';', 1)[1] if ';' in line else ''}"
-            for line in headers["set-cookie"].split("\n")
+            _masked_cookie(line) for line in headers["set-cookie"].split("\n")
         )
     return headers
+
+
+def _masked_cookie(line: str) -> str:
+    pair, sep, attributes = line.partition(";")
+    name = pair.split("=", 1)[0].strip() if "=" in pair else ""
+    return f"{name}=…{sep}{attributes}"
 
 
 def _session_summary(session: Any) -> dict[str, Any]:
