@@ -86,6 +86,18 @@ EXPECTED = {
         ("GHSA-9wv6-86v2-598j", "path-to-regexp", "0.1.7"),
         ("GHSA-c2qf-rxjj-qqgw", "semver", "6.3.0"),
     },
+    # packages/api declares lodash 4.17.20 and (dev) minimist 1.2.0; the root's mkdirp
+    # brings minimist 0.0.8 (test_deps_review checks the direct/dev flags).
+    "yarn-classic-workspaces": {
+        ("GHSA-35jh-r3h4-6jhm", "lodash", "4.17.20"),
+        ("GHSA-xvch-5gv4-984h", "minimist", "1.2.0"),
+        ("GHSA-xvch-5gv4-984h", "minimist", "0.0.8"),
+    },
+    "yarn-berry-workspaces": {
+        ("GHSA-35jh-r3h4-6jhm", "lodash", "4.17.20"),
+        ("GHSA-xvch-5gv4-984h", "minimist", "1.2.0"),
+        ("GHSA-xvch-5gv4-984h", "minimist", "0.0.8"),
+    },
     "uv": {
         ("GHSA-2gwj-7jmv-h26r", "django", "3.2.12"),
         ("GHSA-jh3w-4vvf-mjgr", "django", "3.2.12"),
@@ -134,7 +146,7 @@ def test_whole_tree_from_all_zip_matches_the_folder(tmp_path: Path) -> None:
     expected = {t for fixture in EXPECTED.values() for t in fixture}
     assert triples(from_zip) == expected
     assert from_zip["stats"]["advisories_loaded"] == from_folder["stats"]["advisories_loaded"]
-    assert len(from_zip["stats"]["lockfiles"]) == 10
+    assert len(from_zip["stats"]["lockfiles"]) == 12
 
 
 def test_finding_shape() -> None:
@@ -488,7 +500,7 @@ def test_api_membership_is_trusted(tmp_path: Path) -> None:
 
 
 def test_credentials_in_lock_files_are_never_printed(tmp_path: Path) -> None:
-    token, password = "s3cr3tT0kenValue42", "hunter2hunter2"
+    token, password = "s3cr3tT0kenValue42", "hunter2hunter2"  # lightkeeper:allow (a test value)
     (tmp_path / "requirements.txt").write_text(
         f"--index-url https://ci:{password}@pypi.internal.example/simple\n"
         f"-e git+https://{token}@github.com/acme/tools.git#egg=tools\n"

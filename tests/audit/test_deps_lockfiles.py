@@ -547,6 +547,8 @@ def test_every_fixture_is_found() -> None:
         "pnpm-v9/pnpm-lock.yaml",
         "poetry/poetry.lock",
         "uv/uv.lock",
+        "yarn-berry-workspaces/yarn.lock",
         "yarn-berry/yarn.lock",
+        "yarn-classic-workspaces/yarn.lock",
         "yarn-classic/yarn.lock",
     ]

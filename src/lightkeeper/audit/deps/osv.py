@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +111,13 @@ def _may_name(payload: bytes, names: set[str]) -> bool:
     return False
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DatabaseError(f"--osv-db {path}: cannot be read ({exc.strerror})") from None
+
+
 def _records(path: Path) -> Iterator[tuple[str, bytes]]:
     if not path.exists():
         raise DatabaseError(
@@ -118,22 +126,38 @@ def _records(path: Path) -> Iterator[tuple[str, bytes]]:
         )
     if path.is_dir():
         for file in sorted(path.rglob("*.json")):
-            yield str(file), file.read_bytes()
+            yield str(file), _read(file)
         for file in sorted(path.rglob("*.zip")):
             yield from _records(file)
         return
     if path.suffix == ".json":
-        yield str(path), path.read_bytes()
+        yield str(path), _read(path)
         return
     try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if info.filename.endswith(".json") and not info.is_dir():
-                    yield f"{path}!{info.filename}", archive.read(info)
+        archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
+        # A zip's directory is at its end, so a cut-off download looks like no zip at all.
         raise DatabaseError(
-            f"--osv-db {path}: not a zip archive; give an OSV export ({EXPORT_URL}), "
-            "a folder of OSV JSON files or one .json record"
+            f"--osv-db {path}: not a zip archive, or a truncated or damaged one: download it "
+            f"again ({EXPORT_URL}), or give a folder of OSV JSON files or one .json record"
+        ) from None
+    except OSError as exc:
+        raise DatabaseError(f"--osv-db {path}: cannot be read ({exc.strerror})") from None
+    with archive:
+        for info in archive.infolist():
+            if info.filename.endswith(".json") and not info.is_dir():
+                yield f"{path}!{info.filename}", _member(archive, info, path)
+
+
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
+    """One record's bytes. A damaged member fails its CRC check (BadZipFile), its inflate
+    (zlib.error) or ends early (EOFError): the archive as a whole cannot be trusted."""
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise DatabaseError(
+            f"--osv-db {path}: member {info.filename} is damaged ({exc}); download it again "
+            f"({EXPORT_URL})"
         ) from None
 
 

@@ -1,5 +1,7 @@
 """The ``package.json`` beside a JavaScript lock file: which dependencies the project itself
-asks for, and which of them are for development only."""
+asks for, and which of them are for development only — its own and, in a monorepo, those
+of its workspaces (npm's and Yarn's ``workspaces`` field: a list of folder globs, or Yarn
+1's ``{"packages": [globs], "nohoist": [...]}``; a glob starting with ``!`` excludes)."""
 
 from __future__ import annotations
 
@@ -19,9 +21,46 @@ class Manifest:
     path: Path
     prod: dict[str, str]  # name → range, from dependencies/optional/peer
     dev: dict[str, str]  # devDependencies
+    workspaces: tuple[str, ...] = ()  # folder globs, relative to the manifest's folder
 
     def all_names(self) -> set[str]:
         return set(self.prod) | set(self.dev)
+
+
+def _workspace_globs(value: object) -> tuple[str, ...]:
+    if isinstance(value, dict):
+        value = value.get("packages")
+    if not isinstance(value, list):
+        return ()
+    return tuple(g for g in value if isinstance(g, str) and g.strip())
+
+
+def workspace_manifests(root: Manifest) -> list[Manifest]:
+    """The manifests of ``root``'s workspaces, in folder order (each folder once; folders
+    without a ``package.json`` and anything under ``node_modules`` are skipped)."""
+    base = root.path.parent
+    include: dict[Path, None] = {}
+    exclude: set[Path] = set()
+    for pattern in root.workspaces:
+        negated = pattern.startswith("!")
+        glob = pattern[1:] if negated else pattern
+        try:
+            found = [p for p in base.glob(glob.strip().rstrip("/")) if p.is_dir()]
+        except ValueError:  # an absolute or otherwise unusable pattern: not a workspace
+            continue
+        for folder in found:
+            if "node_modules" in folder.relative_to(base).parts:
+                continue
+            if negated:
+                exclude.add(folder)
+            else:
+                include.setdefault(folder)
+    manifests = []
+    for folder in sorted(f for f in include if f not in exclude and f != base):
+        manifest = read_package_json(folder)
+        if manifest is not None:
+            manifests.append(manifest)
+    return manifests
 
 
 def read_package_json(folder: Path) -> Manifest | None:
@@ -46,4 +85,4 @@ def read_package_json(folder: Path) -> Manifest | None:
         for name, spec in deps.items():
             if isinstance(name, str):
                 target[name] = spec if isinstance(spec, str) else ""
-    return Manifest(path, prod, dev)
+    return Manifest(path, prod, dev, _workspace_globs(data.get("workspaces")))

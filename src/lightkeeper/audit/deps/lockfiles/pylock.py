@@ -98,28 +98,51 @@ def _names_of(requirements: Iterable[Any]) -> set[str]:
     return names
 
 
+def _table(path: Path, data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``data[k1][k2]…`` as a table (empty when absent); LockfileError naming the TOML
+    key when it is something else, since guessing would misjudge direct dependencies."""
+    node: Any = data
+    for depth, key in enumerate(keys, 1):
+        node = node.get(key, {})
+        if not isinstance(node, dict):
+            where = ".".join(keys[:depth])
+            raise LockfileError(path, None, f"[{where}] must be a table; fix pyproject.toml")
+    return dict(node)
+
+
+def _list(path: Path, table: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = table.get(key, [])
+    if not isinstance(value, list):
+        raise LockfileError(path, None, f"[{where}] {key} must be a list; fix pyproject.toml")
+    return value
+
+
 def _pyproject_roots(folder: Path) -> tuple[set[str], set[str]] | None:
     """(production, development) direct dependency names from ``pyproject.toml``."""
     path = folder / "pyproject.toml"
     if not path.is_file():
         return None
-    data = load_toml(path, path.read_text(encoding="utf-8"), "fix pyproject.toml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockfileError(path, None, f"cannot be read ({exc})") from None
+    data = load_toml(path, text, "fix pyproject.toml")
     prod: set[str] = set()
     dev: set[str] = set()
-    project = data.get("project")
-    if isinstance(project, dict):
-        prod |= _names_of(project.get("dependencies") or [])
-        for extra in (project.get("optional-dependencies") or {}).values():
-            prod |= _names_of(extra if isinstance(extra, list) else [])
-    for group in (data.get("dependency-groups") or {}).values():
-        dev |= _names_of(group if isinstance(group, list) else [])
-    poetry = (data.get("tool") or {}).get("poetry") or {}
-    if isinstance(poetry, dict):
-        prod |= {_norm(n) for n in (poetry.get("dependencies") or {}) if n != "python"}
-        dev |= {_norm(n) for n in (poetry.get("dev-dependencies") or {})}
-        for name, group in (poetry.get("group") or {}).items():
-            names = {_norm(n) for n in ((group or {}).get("dependencies") or {})}
-            (prod if name == "main" else dev).update(names)
+    project = _table(path, data, "project")
+    prod |= _names_of(_list(path, project, "dependencies", "project"))
+    extras = _table(path, data, "project", "optional-dependencies")
+    for extra in extras:
+        prod |= _names_of(_list(path, extras, extra, "project.optional-dependencies"))
+    groups = _table(path, data, "dependency-groups")
+    for group in groups:
+        dev |= _names_of(_list(path, groups, group, "dependency-groups"))
+    deps = _table(path, data, "tool", "poetry", "dependencies")
+    prod |= {_norm(n) for n in deps if n != "python"}
+    dev |= {_norm(n) for n in _table(path, data, "tool", "poetry", "dev-dependencies")}
+    for name in _table(path, data, "tool", "poetry", "group"):
+        declared = _table(path, data, "tool", "poetry", "group", name, "dependencies")
+        (prod if name == "main" else dev).update(_norm(n) for n in declared)
     return prod, dev
 
 

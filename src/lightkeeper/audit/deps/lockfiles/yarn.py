@@ -11,9 +11,10 @@ Berry: a YAML mapping with ``__metadata``; each key is the comma-joined descript
 (``lodash@npm:4.17.21`` — the real name before ``@npm:``), ``dependencies`` and
 ``linkType``. The project itself is an entry resolved with ``@workspace:``.
 
-Direct dependencies come from the ``package.json`` beside the lock file when there is one
-(dev = only ``devDependencies`` lead to it); otherwise from berry's workspace entries, or, for
-classic, the entries no other entry depends on.
+Direct dependencies come from the ``package.json`` beside the lock file and those of the
+workspaces it lists, when there is one (dev = only ``devDependencies`` lead to it);
+otherwise from berry's workspace entries, or, for classic, the entries no other entry
+depends on.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import re
 from pathlib import Path
 
-from lightkeeper.audit.deps.lockfiles.manifest import read_package_json
+from lightkeeper.audit.deps.lockfiles.manifest import read_package_json, workspace_manifests
 from lightkeeper.audit.deps.lockfiles.model import (
     LockfileError,
     Package,
@@ -154,7 +155,10 @@ def _classify(
                     break
         return found
 
-    prod, dev = roots(manifest.prod), roots(manifest.dev)
+    # In a monorepo each workspace's own package.json names its direct dependencies.
+    manifests = [manifest, *workspace_manifests(manifest)]
+    prod = set().union(*(roots(m.prod) for m in manifests))
+    dev = set().union(*(roots(m.dev) for m in manifests))
     return prod | dev, dev_only(graph, prod, dev)
 
 
