@@ -4,8 +4,11 @@ that validates, the config's allowlist, and no whole secret in anything printed.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from tests.audit.sarif_schema import validate
 from tests.audit.test_audit_service import LOCKFILES, OSV, anthropic_key
@@ -87,3 +90,23 @@ def test_audit_headers_unreachable_and_usage() -> None:
     assert bad.returncode == 3 and "Traceback" not in bad.stderr
     groups = run("audit")
     assert "headers" in groups.stdout and "deps" in groups.stdout
+
+
+def test_this_repository_holds_no_secret(tmp_path: Path) -> None:
+    """Dogfood: every tracked file of this checkout, scanned as CI would. Test credentials
+    in the tests carry `lightkeeper:allow`; planted secrets are built at run time."""
+    repo = Path(__file__).resolve().parents[2]
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "ls-files", "-z"], capture_output=True, check=False
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    copy = tmp_path / "repo"
+    for name in listed.stdout.decode().split("\0"):
+        source = repo / name
+        if name and source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, copy / name)
+    scan = run("scan", "secrets", str(copy), "--format", "json")
+    found = [f"{f['path']}:{f['line']} {f['rule']}" for f in json.loads(scan.stdout)["findings"]]
+    assert scan.returncode == 0 and found == [], found
