@@ -95,13 +95,14 @@ async def test_jobs_become_signals_and_the_page_never_shows_a_whole_secret(
     tmp_path: Path, repo: tuple[Path, str], site: str
 ) -> None:
     root, key = repo
+    https_port = closed_port()  # the job's own port for https://, where nothing answers
     text = f"""
 store: {{url: "sqlite:///{tmp_path / "lk.db"}"}}
 audits:
   jobs:
     - {{name: code, type: secrets, path: "{root}"}}
     - {{name: deps, type: deps, path: "{LOCKFILES / "npm-v3"}", osv_db: ["{OSV}"]}}
-    - {{name: site, type: headers, url: "{site}"}}
+    - {{name: site, type: headers, url: "{site}", https_port: {https_port}}}
     - {{name: away, type: headers, url: "http://127.0.0.1:{closed_port()}/"}}
 {RULES}"""
     service = Service(parse_config(text, "t.yaml", {}))
@@ -122,6 +123,7 @@ audits:
     headers = await service.run_audit(jobs["site"])
     assert headers.report is not None
     score = headers.report.summary["score"]
+    assert headers.report.summary["https"]["url"] == f"https://127.0.0.1:{https_port}/"
     assert value(service, "audit.header_score", audit="site") == score < 70
 
     away = await service.run_audit(jobs["away"])

@@ -87,7 +87,9 @@ def build(
 
     @audit_app.command("headers")
     def headers(
-        url: Annotated[str, typer.Argument(help="The site: https://example.com, host:port…")],
+        url: Annotated[
+            str, typer.Argument(help="The site: https://example.com or http://host:port.")
+        ],
         fmt: FormatOption = "text",
         output: OutputOption = None,
         fail_on: Annotated[
@@ -107,7 +109,10 @@ def build(
         ca_file: Annotated[
             Path | None, typer.Option(help="Trust this CA (PEM) besides the system's.")
         ] = None,
-        timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 10.0,
+        timeout: Annotated[
+            float,
+            typer.Option(help="Seconds for each redirect chain, and for the CORS preflight."),
+        ] = 10.0,
     ) -> None:
         """Score a site's HTTP security headers as the Mozilla HTTP Observatory does
         (algorithm 5: ten tests, modifiers, grade), plus the seed's header list and

@@ -59,6 +59,8 @@ class HeadersAuditJob(AuditJobBase):
     type: Literal["headers"]
     url: str = Field(pattern=r"^https?://", description="The site, e.g. https://example.com.")
     ca_file: str | None = Field(None, description="A private CA to trust (PEM).")
+    http_port: int | None = Field(None, ge=1, le=65535, description="Port for http:// (80).")
+    https_port: int | None = Field(None, ge=1, le=65535, description="Port for https:// (443).")
 
 
 class DepsAuditJob(AuditJobBase):

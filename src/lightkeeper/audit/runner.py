@@ -50,7 +50,10 @@ def _headers(job: HeadersAuditJob) -> Report:
     from lightkeeper.audit.headers import HeaderOptions, audit_headers_sync
 
     options = HeaderOptions(
-        ca_file=Path(job.ca_file) if job.ca_file else None, timeout=min(job.timeout, 60.0)
+        http_port=job.http_port,
+        https_port=job.https_port,
+        ca_file=Path(job.ca_file) if job.ca_file else None,
+        timeout=min(job.timeout, 60.0),
     )
     return audit_headers_sync(job.url, options)
 
