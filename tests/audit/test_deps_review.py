@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from lightkeeper.audit.deps import DepsInputError, DepsOptions, audit_deps
 from lightkeeper.audit.deps.commands import audit_deps_command
 from lightkeeper.audit.deps.lockfiles import LockfileError, parse
+from tests.audit.test_deps_command import run_json
 
 HERE = Path(__file__).parent
 LOCKS = HERE / "lockfiles"
@@ -110,3 +112,32 @@ def test_a_pyproject_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_bytes(b"\xff\xfe[project]\n")
     with pytest.raises(LockfileError, match=r"pyproject\.toml: cannot be read"):
         parse(tmp_path / "poetry.lock")
+
+
+def test_an_npm_audit_advisory_known_by_its_cve_merges_with_the_osv_one(tmp_path: Path) -> None:
+    """npm 6 names this lodash advisory by npm's number and its CVE; OSV by its GHSA id with
+    the CVE as an alias (GHSA-p6mc-m468-83gw, CVE-2020-8203): one finding, both sources."""
+    (tmp_path / "yarn.lock").write_text(
+        '# yarn lockfile v1\n\nlodash@^4.17.0:\n  version "4.17.15"\n'
+    )
+    audit = {
+        "advisories": {
+            "1523": {
+                "id": 1523,
+                "module_name": "lodash",
+                "severity": "high",
+                "title": "Prototype Pollution",
+                "url": "https://npmjs.com/advisories/1523",
+                "cves": ["CVE-2020-8203"],
+                "vulnerable_versions": "<4.17.19",
+                "patched_versions": ">=4.17.19",
+                "findings": [{"version": "4.17.15", "paths": ["lodash"]}],
+            }
+        }
+    }
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps(audit))
+    _, report, _ = run_json(tmp_path, npm_audit_json=path)
+    merged = [f for f in report["findings"] if f["rule"] == "GHSA-p6mc-m468-83gw"]
+    assert [f["sources"] for f in merged] == [["osv", "npm-audit"]]
+    assert not [f for f in report["findings"] if f["rule"] == "NPM-1523"]

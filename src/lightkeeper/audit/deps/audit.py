@@ -208,7 +208,12 @@ def _fold_npm_audit(
     for p in packages:
         if p.ecosystem == "npm":
             by_name.setdefault(p.name, []).append(p)
-    known = {(m.package.name, m.package.version, m.advisory.id): m for m in matches}
+    # The same advisory may carry another id on each side (a GHSA here, its CVE there):
+    # an OSV match is found under its id and under every alias.
+    known: dict[tuple[str, str, str], Match] = {}
+    for m in matches:
+        for ident in (m.advisory.id, *m.advisory.aliases):
+            known.setdefault((m.package.name, m.package.version, ident), m)
     findings: list[Finding] = []
     rules: dict[str, Rule] = {}
     emitted: set[tuple[str, str, str]] = set()
@@ -222,7 +227,14 @@ def _fold_npm_audit(
     for adv in advisories:
         for pkg in occurrences(adv):
             key = (adv.package, pkg.version if pkg else "", adv.advisory_id)
-            match = known.get(key)
+            match = next(
+                (
+                    known[(key[0], key[1], ident)]
+                    for ident in (adv.advisory_id, *adv.aliases)
+                    if (key[0], key[1], ident) in known
+                ),
+                None,
+            )
             if match is not None:
                 if "npm-audit" not in match.sources:
                     match.sources.append("npm-audit")
