@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 
-from lightkeeper.audit.secrets.rules import RULES
 from lightkeeper.probes.base import StrictModel
 
 
@@ -42,6 +41,12 @@ class SecretsAllow(StrictModel):
     @field_validator("rules")
     @classmethod
     def _known_rules(cls, rules: list[str]) -> list[str]:
+        if not rules:
+            return rules
+        # The detectors (compiled patterns) load only when rules are named: every CLI
+        # command validates the whole config, and most never scan for secrets.
+        from lightkeeper.audit.secrets.rules import RULES
+
         for rule in rules:
             if rule not in RULES:
                 close = difflib.get_close_matches(rule, list(RULES), n=1, cutoff=0.6)
