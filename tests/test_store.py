@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from lightkeeper.errors import ConfigError
+from lightkeeper.errors import ConfigError, StoreError
 from lightkeeper.store import DAY, HOUR, ResultRow, StateRow, Store, hash_token
 from lightkeeper.types import State
 
@@ -144,3 +146,27 @@ def test_the_head_constant_is_alembics_head() -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+
+
+def test_a_migration_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The upgrade is one transaction on SQLite too: when a late step fails (here 0005's
+    table is already there), the tables of 0001-0004 are not left without a version stamp
+    — which would make every later start fail on "table already exists" — and once the
+    obstacle is gone the store opens."""
+    import sqlite3
+
+    db = tmp_path / "lk.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE backup_runs (id INTEGER)")
+    store = Store(f"sqlite:///{db}")
+    with pytest.raises(StoreError, match="backup_runs already exists"):
+        store.migrate()
+    store.close()
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables == {"backup_runs"}
+        conn.execute("DROP TABLE backup_runs")
+    store = Store(f"sqlite:///{db}")
+    store.migrate()
+    assert store.load_states() == {}
+    store.close()

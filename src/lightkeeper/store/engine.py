@@ -91,12 +91,42 @@ def migrate(engine: Engine) -> None:
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    # A second engine on ":memory:" would open another, empty database: not for those.
+    on_file = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+    target = _transactional_sqlite(engine) if on_file else engine
     try:
-        with engine.begin() as connection:
+        with target.begin() as connection:
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except Exception as exc:
         raise StoreError(f"cannot open the store: {describe_store_error(exc)}") from exc
+    finally:
+        if target is not engine:
+            target.dispose()
+
+
+def _transactional_sqlite(engine: Engine) -> Engine:
+    """An engine on the same SQLite file whose transactions include DDL.
+
+    Python's sqlite3 driver commits before every CREATE/ALTER on its own, so a migration
+    killed half-way (kill -9 of a first `lightkeeper backup run`) would leave tables without
+    the version stamp, and every later start would fail on "table already exists". Driving
+    BEGIN ourselves (SQLAlchemy's pysqlite notes, "Serializable isolation / Savepoints /
+    Transactional DDL") makes the whole upgrade one transaction: all of it or none.
+    """
+    migrating = create_engine(engine.url, connect_args={"timeout": 30})
+
+    @event.listens_for(migrating, "connect")
+    def _manual(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver stops issuing BEGIN/COMMIT
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(migrating, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock up front, once
+
+    return migrating
 
 
 def _at_head(engine: Engine) -> bool:
