@@ -4,6 +4,8 @@ it stops when interrupted (SIGTERM and Ctrl-C unwind through its clean-up)."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import signal
 import sys
 import time
@@ -12,6 +14,25 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    """CPU, Python and the load average before the run, for the report's machine line."""
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpus": os.cpu_count() or 0,
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "load_before": load_average(),
+    }
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def log(message: str) -> None:

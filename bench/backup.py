@@ -77,7 +77,6 @@ sys.path.append(sys.path.pop(0))
 
 import argparse
 import os
-import platform
 import re
 import shutil
 import tempfile
@@ -107,7 +106,7 @@ from _backup_pg import (
     tree_bytes,
 )
 from _backup_report import FORMATS, MIB, Run, render, summarize
-from _results import log, publish, stop_cleanly
+from _results import load_average, log, machine, publish, stop_cleanly
 
 DATABASE = "lk_bench_backup"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432"
@@ -119,10 +118,6 @@ def busy_jiffies() -> tuple[int, float]:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return sum(fields[:8]) - idle, time.monotonic()
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 class Bench:
@@ -388,20 +383,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             server.drop(DATABASE)
             shutil.rmtree(workdir, ignore_errors=True)
     return report
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cpus": os.cpu_count() or 0,
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "load_before": load_average(),
-    }
 
 
 # -- command line -------------------------------------------------------------------------------

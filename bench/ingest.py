@@ -51,7 +51,6 @@ import argparse
 import contextlib
 import math
 import os
-import platform
 import secrets
 import shutil
 import socket
@@ -74,7 +73,7 @@ from _ingest_servers import (
     tree_cpu_seconds,
     tree_memory,
 )
-from _results import log, publish, stop_cleanly
+from _results import load_average, log, machine, publish, stop_cleanly
 from _sentry_envelopes import BodyPool, Recorded, capture
 
 MIB = 1024 * 1024
@@ -490,24 +489,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return report
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cpus": os.cpu_count() or 0,
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "load_before": load_average(),
-    }
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 # -- output -----------------------------------------------------------------------------------

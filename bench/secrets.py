@@ -33,7 +33,6 @@ sys.path.append(sys.path.pop(0))
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ from typing import Any
 
 import _detect_secrets as ds
 import _secrets_corpus as corpora
-from _results import log, publish, stop_cleanly
+from _results import load_average, log, machine, publish, stop_cleanly
 from _secrets_packages import CorpusError
 from _secrets_report import render
 from _secrets_score import Hit, ToolRun, Truth, as_json, check_scoring, distinct_lines, score
@@ -175,24 +174,6 @@ def measure_tool(
 
 
 # -- the run -----------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cpus": os.cpu_count() or 0,
-        "cpu_model": model,
-        "python": platform.python_version(),
-        "load_before": load_average(),
-    }
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def commit() -> str:
