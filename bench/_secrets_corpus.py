@@ -34,29 +34,13 @@ from typing import Any
 import _secrets_plant as syntax
 from _secrets_kinds import DECOYS, POSITIVES, Plant, scaled
 from _secrets_packages import CACHE, PACKAGES, CorpusError, pristine_trees, tree_name
+from lightkeeper.audit.secrets import DEFAULT_SKIP_DIRS
 
 CORPUS_VERSION = 2  # bump when planting changes, so old corpora are not reused
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_PLANTS_PER_FILE = 2
 
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "node_modules",
-        "bower_components",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".tox",
-        ".nox",
-        ".terraform",
-    }
-)
+SKIP_DIRS = DEFAULT_SKIP_DIRS  # what Lightkeeper never walks: nothing planted there
 # detect-secrets 1.5.0, detect_secrets/filters/heuristic.py IGNORED_FILE_EXTENSIONS and
 # is_lock_file: files it never scans, left out so both tools read the same bytes.
 _DS_IGNORED = """.7z .bin .bmp .bz2 .class .css .dmg .doc .eot .exe .gif .gz .ico .iml .ipr .iws
