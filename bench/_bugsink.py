@@ -31,11 +31,11 @@ import contextlib
 import os
 import sqlite3
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from _ingest_servers import PROJECT_ID, Counts, IngestServer, launch, stop_tree, wait_http_ok
+from _results import anchor_venv
 
 BUGSINK_VERSION = "2.6.2"
 DEFAULT_VENV = Path.home() / ".cache" / "lightkeeper-bench" / "bugsink-venv"
@@ -77,37 +77,7 @@ print("PROJECT", project.id)
 
 def ensure_venv(venv: Path, version: str = BUGSINK_VERSION) -> Path:
     """A venv with bugsink==version, made once and reused; returns its bin/ directory."""
-    bin_dir = venv / "bin"
-    if (bin_dir / "bugsink-manage").exists() and installed_version(venv) == version:
-        return bin_dir
-    print(f"installing bugsink=={version} into {venv} (once)", file=sys.stderr, flush=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    log = venv.parent / f"{venv.name}-pip.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            [str(bin_dir / "pip"), "install", "--disable-pip-version-check", f"bugsink=={version}"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"pip install bugsink=={version} failed, see {log}")
-    return bin_dir
-
-
-def installed_version(venv: Path) -> str | None:
-    done = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            "import importlib.metadata as m; print(m.version('bugsink'))",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
+    return anchor_venv(venv, "bugsink", version)
 
 
 class BugsinkServer(IngestServer):

@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from _results import anchor_venv
 from _secrets_score import ToolRun
 
 DS_VERSION = "1.5.0"
@@ -48,35 +48,7 @@ print(json.dumps({
 
 def ensure_venv(venv: Path, version: str = DS_VERSION) -> Path:
     """A venv with detect-secrets==version, made once and reused; returns its bin/."""
-    bin_dir = venv / "bin"
-    if (bin_dir / "detect-secrets").exists() and installed_version(bin_dir) == version:
-        return bin_dir
-    print(f"installing detect-secrets=={version} into {venv} (once)", file=sys.stderr, flush=True)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    log = venv.parent / f"{venv.name}-pip.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            [
-                str(bin_dir / "pip"),
-                "install",
-                "--disable-pip-version-check",
-                f"detect-secrets=={version}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"pip install detect-secrets=={version} failed, see {log}")
-    return bin_dir
-
-
-def installed_version(bin_dir: Path) -> str | None:
-    done = subprocess.run(
-        [str(bin_dir / "detect-secrets"), "--version"], capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
+    return anchor_venv(venv, "detect-secrets", version)
 
 
 def scanned_files(bin_dir: Path, root: Path) -> dict[str, object]:

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +34,43 @@ def machine() -> dict[str, Any]:
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def anchor_venv(venv: Path, package: str, version: str) -> Path:
+    """A venv holding ``package==version`` (the anchor a benchmark compares with), made once
+    and reused while the installed version matches; returns its bin/ directory."""
+    bin_dir = venv / "bin"
+    if installed_version(venv, package) == version:
+        return bin_dir
+    log(f"installing {package}=={version} into {venv} (once)")
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    pip_log = venv.parent / f"{venv.name}-pip.log"
+    pip = [str(bin_dir / "pip"), "install", "--disable-pip-version-check"]
+    with pip_log.open("w") as out:
+        done = subprocess.run(
+            [*pip, f"{package}=={version}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"pip install {package}=={version} failed, see {pip_log}")
+    return bin_dir
+
+
+def installed_version(venv: Path, package: str) -> str | None:
+    """``package``'s version in ``venv``, or None (no venv, not installed)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return None
+    done = subprocess.run(
+        [str(python), "-c", f"import importlib.metadata as m; print(m.version({package!r}))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def log(message: str) -> None:
